@@ -1,0 +1,36 @@
+"""sessions-service: Rocket.Chat's device-management Sessions REST API on Flask.
+
+Configuration comes from the environment when ``create_app()`` runs (see README.md):
+``DATABASE_URL`` (default: SQLite in the instance folder) and ``SESSIONS_*``.
+
+Errors are Rocket.Chat's envelope: ``{"success": false, "error": "...", "errorType"?, "details"?}``
+(401 bodies also carry ``status``/``message``; login errors use ``{"status": "error", ...}``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from . import api, db, errors
+from .config import load_config
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(environ: Mapping[str, str] | None = None, **flask_kwargs: Any) -> Flask:
+    """Build the app: config → db → error handlers → blueprints → cli."""
+    from . import cli  # cli imports create_app for its console script
+
+    app = Flask(__name__, **flask_kwargs)
+    settings = load_config(os.environ if environ is None else environ, app.instance_path)
+    app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Rocket.Chat's key order
+    db.init_app(app, settings)
+    errors.register_error_handlers(app)
+    app.register_blueprint(api.bp)
+    cli.register(app)
+    return app

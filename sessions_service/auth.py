@@ -1,0 +1,170 @@
+"""Who is calling, and may they: the API's ``before_request`` hook (deny by default).
+
+Each view declares a Policy with ``@endpoint(...)``; the hook enforces, in this order,
+authentication (401) → parameter validation (400) → permission (403) → two-factor (400),
+then leaves ``g.principal`` and ``g.params`` for the view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+from marshmallow import Schema, ValidationError
+
+from . import permissions, queries, twofactor
+from .clientip import client_ip
+from .config import Settings
+from .db import InvalidPattern, check_pattern, get_db, utcnow
+from .errors import InvalidParams, TwoFactorError, Unauthorized
+from .models import User, UserSession
+from .schemas import validation_message
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a view requires before it runs."""
+
+    public: bool = False
+    query: type[Schema] | None = None
+    body: type[Schema] | None = None
+    permission: str | None = None
+    two_factor: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: their user and the session their token belongs to."""
+
+    user: User
+    session: UserSession
+
+
+def endpoint(**policy: Any) -> Callable[[F], F]:
+    """Attach a Policy to a view function."""
+
+    def decorate(view: F) -> F:
+        view._policy = Policy(**policy)  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def settings() -> Settings:
+    """The app's Settings."""
+    value: Settings = current_app.config["SETTINGS"]
+    return value
+
+
+def request_ip() -> str:
+    """The caller's IP address by SPEC §6 ("" when unknown)."""
+    return client_ip(request.headers, request.remote_addr, settings().forwarded_count)
+
+
+def current_principal() -> Principal:
+    """The caller, as authenticated by the hook."""
+    principal: Principal = g.principal
+    return principal
+
+
+def _authenticate(now: datetime) -> Principal:
+    user_id = request.headers.get("X-User-Id", "")
+    token = request.headers.get("X-Auth-Token", "")
+    if not user_id or not token or len(token) > 512:
+        raise Unauthorized()
+    db = get_db()
+    session = queries.find_active_session_by_token(db, token, now)
+    if session is None or session.user_id != user_id or not session.user.active:
+        raise Unauthorized()
+    queries.touch_session(db, session.id, now)
+    db.commit()
+    return Principal(session.user, session)
+
+
+def _load(schema: type[Schema], data: Any) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = schema().load(data)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
+        raise InvalidParams(validation_message(messages)) from None
+    return loaded
+
+
+def query_params() -> dict[str, str]:
+    """Single-valued query parameters; a repeated one is a 400."""
+    repeated = sorted({k for k in request.args if len(request.args.getlist(k)) > 1})
+    if repeated:
+        raise InvalidParams(f"parameter '{repeated[0]}' given more than once")
+    return request.args.to_dict()
+
+
+def json_body() -> Any:
+    """The request's JSON body; a 400 when it is missing or not JSON."""
+    body = request.get_json(silent=True)
+    if body is None:
+        raise InvalidParams("body must be a JSON object")
+    return body
+
+
+def _parse_params(policy: Policy) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if policy.query is not None:
+        params.update(_load(policy.query, query_params()))
+    if policy.body is not None:
+        params.update(_load(policy.body, json_body()))
+    if params.get("filter"):
+        try:
+            check_pattern(get_db(), params["filter"])
+        except InvalidPattern:
+            raise InvalidParams("filter is not a valid regular expression") from None
+    return params
+
+
+def _require_two_factor(principal: Principal, now: datetime) -> None:
+    cfg = settings()
+    session, user = principal.session, principal.user
+    if session.bypass_2fa:
+        return
+    db = get_db()
+    totp = twofactor.load_totp(db, user.id)
+    available = twofactor.available_methods(user, totp, cfg)
+    if not available:
+        return
+    client = twofactor.fingerprint(request.headers.get("User-Agent"), request_ip())
+    if (
+        cfg.twofa_remember_for > 0
+        and session.twofa_authorized_until is not None
+        and session.twofa_authorized_until > now
+        and session.twofa_fingerprint == client
+    ):
+        return
+    method = twofactor.choose_method(available, request.headers.get("x-2fa-method"))
+    code = request.headers.get("x-2fa-code")
+    outcome = twofactor.check_code(db, user, totp, method, code, now, cfg)
+    if outcome.accepted:
+        twofactor.remember(db, session.id, client, now, cfg)
+    db.commit()
+    if not outcome.accepted:
+        raise TwoFactorError(outcome.error_type or "totp-invalid", method, available)
+
+
+def enforce_policy() -> None:
+    """The blueprint's before_request hook."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    policy: Policy = getattr(view, "_policy", Policy())
+    if policy.public:
+        g.params = _parse_params(policy)
+        return
+    now = utcnow()
+    principal = _authenticate(now)
+    g.principal = principal
+    g.params = _parse_params(policy)
+    if policy.permission is not None:
+        permissions.require(get_db(), principal.user, policy.permission)
+    if policy.two_factor:
+        _require_two_factor(principal, now)

@@ -1,0 +1,184 @@
+"""Operator commands: ``sessions-service ...`` and the same under ``flask --app app``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+
+from . import queries, twofactor
+from .config import ConfigError, Settings
+from .db import check_models_match_migrations, new_session, upgrade_schema, utcnow
+from .security import generate_fernet_key
+
+db_cli = AppGroup("db", help="Database schema.")
+users_cli = AppGroup("users", help="User accounts.")
+totp_cli = AppGroup("totp", help="Two-factor TOTP enrolment.")
+tokens_cli = AppGroup("tokens", help="Service-account auth tokens.")
+keys_cli = AppGroup("keys", help="SESSIONS_SECRET_KEY management.")
+GROUPS = (db_cli, users_cli, totp_cli, tokens_cli, keys_cli)
+
+
+def _settings() -> Settings:
+    value: Settings = current_app.config["SETTINGS"]
+    return value
+
+
+def _echo_json(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Run migrations to head."""
+    upgrade_schema(current_app)  # type: ignore[arg-type]
+    click.echo("database is at the newest migration")
+
+
+@db_cli.command("check")
+def db_check() -> None:
+    """Fail if the models differ from the migrations."""
+    check_models_match_migrations(current_app)  # type: ignore[arg-type]
+    click.echo("models match the migrations")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--password", required=True, help="The user's password.")
+@click.option("--name", default=None, help="Display name.")
+@click.option("--email", default=None, help="Email address (unique).")
+@click.option("--role", "roles", multiple=True, help="A role; repeat for more (default: user).")
+def users_create(
+    username: str, password: str, name: str | None, email: str | None, roles: tuple[str, ...]
+) -> None:
+    """Create a user and print its id."""
+    with new_session() as db:
+        try:
+            user = queries.create_user(
+                db,
+                username,
+                password,
+                name=name,
+                email=email,
+                roles=roles or ("user",),
+                bcrypt_rounds=_settings().bcrypt_rounds,
+            )
+        except (queries.UserExists, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        db.commit()
+        _echo_json({"userId": user.id})
+
+
+def _user_or_fail(db: Any, username: str) -> Any:
+    user = queries.get_user_by_username(db, username)
+    if user is None:
+        raise click.ClickException(f"no such user: {username}")
+    return user
+
+
+@totp_cli.command("enable")
+@click.argument("username")
+def totp_enable(username: str) -> None:
+    """Enable TOTP for a user; prints the secret, otpauth URI and backup codes once."""
+    with new_session() as db:
+        user = _user_or_fail(db, username)
+        enrolment = twofactor.enable_totp(db, user, _settings())
+        db.commit()
+        _echo_json(
+            {
+                "secret": enrolment.secret,
+                "uri": enrolment.uri,
+                "backupCodes": enrolment.backup_codes,
+            }
+        )
+
+
+@tokens_cli.command("create")
+@click.argument("username")
+@click.option("--bypass-2fa", is_flag=True, help="Exempt this token from two-factor.")
+def tokens_create(username: str, bypass_2fa: bool) -> None:
+    """Log a service account in and print its token (shown once)."""
+    with new_session() as db:
+        user = _user_or_fail(db, username)
+        if not user.active:
+            raise click.ClickException(f"user is not active: {username}")
+        session, token = queries.create_session(
+            db,
+            user,
+            user_agent=None,
+            ip="",
+            host="",
+            now=utcnow(),
+            expiration_days=_settings().login_expiration_days,
+            bypass_2fa=bypass_2fa,
+        )
+        db.commit()
+        _echo_json({"userId": user.id, "authToken": token, "sessionId": session.id})
+
+
+@keys_cli.command("generate", with_appcontext=False)
+def keys_generate() -> None:
+    """Print a new SESSIONS_SECRET_KEY."""
+    click.echo(generate_fernet_key())
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API with gunicorn (migrating an embedded SQLite database first)."""
+    from .server import prepare_and_serve
+
+    prepare_and_serve(host, port, workers)
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def demo(host: str, port: int, workers: int) -> None:
+    """Migrate, seed demo data if the database is empty, print how to call it, serve."""
+    from .server import prepare_and_serve
+
+    prepare_and_serve(host, port, workers, demo=True)
+
+
+def register(app: Flask) -> None:
+    """Add the operator commands to ``flask --app app``."""
+    for group in GROUPS:
+        app.cli.add_command(group)
+    app.cli.add_command(serve)
+    app.cli.add_command(demo)
+
+
+def _create_app() -> Flask:
+    from . import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(
+    create_app=_create_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+    help="Operate sessions-service.",
+)
+for _group in GROUPS:
+    cli.add_command(_group)
+cli.add_command(serve)
+cli.add_command(demo)
+
+
+def main() -> None:
+    """Console script entry point; configuration errors become one line on stderr."""
+    try:
+        cli.main(prog_name="sessions-service")
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

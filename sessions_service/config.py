@@ -1,0 +1,128 @@
+"""Settings read from the environment by ``create_app()`` (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed service settings; every field maps to one documented variable."""
+
+    database_url: str
+    secret_key: str
+    login_expiration_days: int = 90
+    twofa_password_fallback: bool = True
+    twofa_remember_for: int = 1800
+    api_default_count: int = 50
+    api_upper_count_limit: int = 100
+    forwarded_count: int = 0
+    db_statement_timeout_ms: int = 5000
+    bcrypt_rounds: int = 10
+    secret_key_generated: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is the embedded SQLite kind."""
+        return self.database_url.startswith("sqlite")
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def normalize_database_url(url: str) -> str:
+    """Make ``postgresql://`` and ``postgres://`` mean psycopg 3, as the SPEC says."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _secret_key(environ: Mapping[str, str], instance_path: Path, sqlite: bool) -> tuple[str, bool]:
+    """The Fernet key: from the environment, else (SQLite only) a file made once."""
+    raw = environ.get("SESSIONS_SECRET_KEY", "").strip()
+    if raw:
+        try:
+            Fernet(raw.encode())
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "SESSIONS_SECRET_KEY is not a Fernet key (urlsafe base64 of 32 bytes); "
+                "make one with: sessions-service keys generate"
+            ) from None
+        return raw, False
+    if not sqlite:
+        raise ConfigError(
+            "SESSIONS_SECRET_KEY is required with PostgreSQL; "
+            "make one with: sessions-service keys generate"
+        )
+    key_file = instance_path / "secret.key"
+    if key_file.exists():
+        return key_file.read_text().strip(), False
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key, True
+
+
+def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settings:
+    """Build Settings from an environment mapping; raises ConfigError on bad values."""
+    instance = Path(instance_path)
+    default_db = "sqlite:///" + str(instance / "sessions.db")
+    database_url = normalize_database_url(environ.get("DATABASE_URL", "").strip() or default_db)
+    if not (database_url.startswith("sqlite") or database_url.startswith("postgresql")):
+        raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql:// SQLAlchemy URL")
+    if database_url == default_db:
+        instance.mkdir(parents=True, exist_ok=True)
+    secret_key, generated = _secret_key(environ, instance, database_url.startswith("sqlite"))
+    default_count = _int(environ, "SESSIONS_API_DEFAULT_COUNT", 50)
+    upper = _int(environ, "SESSIONS_API_UPPER_COUNT_LIMIT", 100, minimum=1)
+    return Settings(
+        database_url=database_url,
+        secret_key=secret_key,
+        secret_key_generated=generated,
+        login_expiration_days=_int(environ, "SESSIONS_LOGIN_EXPIRATION_DAYS", 90, minimum=1),
+        twofa_password_fallback=_bool(environ, "SESSIONS_2FA_PASSWORD_FALLBACK", True),
+        twofa_remember_for=_int(environ, "SESSIONS_2FA_REMEMBER_FOR", 1800),
+        api_default_count=min(default_count, upper),
+        api_upper_count_limit=upper,
+        forwarded_count=_int(environ, "SESSIONS_FORWARDED_COUNT", 0),
+        db_statement_timeout_ms=_int(environ, "SESSIONS_DB_STATEMENT_TIMEOUT_MS", 5000, 1),
+        bcrypt_rounds=_int(environ, "SESSIONS_BCRYPT_ROUNDS", 10, minimum=4),
+    )

@@ -1,0 +1,250 @@
+"""Engine, sessions and every difference between SQLite and PostgreSQL.
+
+Nothing here runs at import time: ``init_app`` builds one engine per Flask app.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import re2
+import sqlalchemy as sa
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask, current_app, g
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from .config import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention (stable Alembic names)."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    """Timezone-aware UTC now, truncated to milliseconds (the API's precision)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python; naive UTC in SQLite, timestamptz in PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        # SQLite stores text; a fixed naive format keeps string order = time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --- regular expressions -------------------------------------------------------------
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.case_sensitive = False
+_RE2_OPTIONS.log_errors = False
+
+
+class InvalidPattern(ValueError):
+    """The filter pattern is rejected by RE2 or by the database."""
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> Any:
+    """Compile a case-insensitive RE2 pattern (cached); raises InvalidPattern."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        raise InvalidPattern(str(exc)) from None
+
+
+def _sqlite_regexp(pattern: str | None, value: Any) -> bool:
+    """SQLite's ``value REGEXP pattern`` calls ``regexp(pattern, value)``: RE2, linear time."""
+    if pattern is None or value is None:
+        return False
+    try:
+        return compile_pattern(pattern).search(str(value)) is not None
+    except InvalidPattern:
+        return False
+
+
+def regex_match(column: ColumnElement[Any], pattern: str, dialect: str) -> ColumnElement[bool]:
+    """Case-insensitive unanchored match of ``column`` against a bound pattern."""
+    if dialect == "postgresql":
+        return column.op("~*", return_type=sa.Boolean)(sa.bindparam(None, pattern, sa.String))
+    return column.op("REGEXP", return_type=sa.Boolean)(sa.bindparam(None, pattern, sa.String))
+
+
+def check_pattern(db: Session, pattern: str) -> None:
+    """Raise InvalidPattern if RE2 or (on PostgreSQL) the database rejects the pattern."""
+    compile_pattern(pattern)
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    try:
+        with db.begin_nested():
+            db.execute(sa.text("SELECT '' ~* :p"), {"p": pattern})
+    except sa.exc.DataError as exc:
+        if not is_invalid_regex_error(exc):
+            raise
+        raise InvalidPattern("PostgreSQL rejects this regular expression") from None
+
+
+def is_invalid_regex_error(exc: BaseException) -> bool:
+    """True for PostgreSQL's SQLSTATE 2201B (invalid regular expression)."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) == "2201B"
+
+
+def sort_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    """A text sort key: NULL as '' (lowest) and code-point order on both databases."""
+    expr = sa.func.coalesce(column, "")
+    if dialect == "postgresql":
+        return expr.collate("C")
+    return expr  # SQLite's default BINARY collation compares UTF-8 bytes = code points
+
+
+# --- engine and per-request session -------------------------------------------------
+
+
+def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def create_db_engine(settings: Settings) -> Engine:
+    """One engine per app, with each database's connection settings."""
+    if settings.is_sqlite:
+        engine = sa.create_engine(
+            settings.database_url,
+            hide_parameters=True,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        # Registered after the dialect's own hook, so RE2 replaces its Python-re regexp.
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return sa.create_engine(
+        settings.database_url,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=5,
+        connect_args={
+            "connect_timeout": 5,
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            "application_name": "sessions-service",
+        },
+    )
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Attach the engine and session factory to the app and close sessions on teardown."""
+    engine = create_db_engine(settings)
+    app.extensions["sessions_db"] = {
+        "engine": engine,
+        "sessionmaker": sessionmaker(bind=engine, expire_on_commit=False),
+    }
+    app.teardown_appcontext(close_db)
+
+
+def get_engine(app: Flask | None = None) -> Engine:
+    """The app's engine."""
+    target = app or current_app
+    engine: Engine = target.extensions["sessions_db"]["engine"]
+    return engine
+
+
+def new_session(app: Flask | None = None) -> Session:
+    """A new ORM session bound to the app's engine (caller closes it)."""
+    target = app or current_app
+    factory: sessionmaker[Session] = target.extensions["sessions_db"]["sessionmaker"]
+    return factory()
+
+
+def get_db() -> Session:
+    """The request's ORM session, created on first use and closed on teardown."""
+    if "db" not in g:
+        g.db = new_session()
+    db: Session = g.db
+    return db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    """Close (and so roll back anything uncommitted in) the request's session."""
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+# --- schema migrations ----------------------------------------------------------------
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _alembic_config(connection: sa.Connection) -> AlembicConfig:
+    if not (MIGRATIONS_DIR / "env.py").exists():
+        raise RuntimeError(
+            f"migrations not found at {MIGRATIONS_DIR}; "
+            "install from a checkout with: pip install -e ."
+        )
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade_schema(app: Flask, revision: str = "head") -> None:
+    """Run Alembic migrations up to ``revision`` on the app's database."""
+    with get_engine(app).begin() as connection:
+        alembic_command.upgrade(_alembic_config(connection), revision)
+
+
+def schema_is_current(app: Flask) -> bool:
+    """True when the database is at the newest migration."""
+    with get_engine(app).connect() as connection:
+        cfg = _alembic_config(connection)
+        heads = set(ScriptDirectory.from_config(cfg).get_heads())
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == heads
+
+
+def check_models_match_migrations(app: Flask) -> None:
+    """Raise if the models differ from the migrated schema (``alembic check``)."""
+    with get_engine(app).begin() as connection:
+        alembic_command.check(_alembic_config(connection))

@@ -1,0 +1,101 @@
+"""Typed SQLAlchemy models: users, their login sessions, TOTP and permissions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base, UTCDateTime, utcnow
+
+ID_LENGTH = 17
+USER_AGENT_MAX = 512
+
+
+class User(Base):
+    """A workspace account; ``*_key`` columns hold the case-folded unique forms."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(255))
+    username_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    email_key: Mapped[str | None] = mapped_column(sa.String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    roles: Mapped[list[str]] = mapped_column(sa.JSON, default=lambda: ["user"])
+    password_hash: Mapped[str | None] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Consecutive wrong two-factor codes (any method) and the lock they lead to.
+    twofa_failed_attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    twofa_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    totp: Mapped[Totp | None] = relationship(back_populates="user", lazy="raise")
+
+
+class UserSession(Base):
+    """One login: its token hash, where it came from, and when it ended."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    ip: Mapped[str] = mapped_column(sa.String(45), default="")
+    host: Mapped[str] = mapped_column(sa.String(255), default="")
+    # device_type NULL means the login sent no User-Agent (no "device" in the API).
+    device_type: Mapped[str | None] = mapped_column(sa.String(32))
+    device_name: Mapped[str | None] = mapped_column(sa.String(255))
+    device_long_version: Mapped[str | None] = mapped_column(sa.String(255))
+    device_os_name: Mapped[str | None] = mapped_column(sa.String(255))
+    device_os_version: Mapped[str | None] = mapped_column(sa.String(255))
+    device_version: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(USER_AGENT_MAX))
+    login_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    logout_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    logout_by: Mapped[str | None] = mapped_column(sa.String(ID_LENGTH))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    bypass_2fa: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    twofa_authorized_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    twofa_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+
+    user: Mapped[User] = relationship(lazy="raise")
+
+
+class Totp(Base):
+    """A user's TOTP secret (Fernet-encrypted) and the last time step accepted."""
+
+    __tablename__ = "totp"
+
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_encrypted: Mapped[str] = mapped_column(sa.String(255))
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="totp", lazy="raise")
+
+
+class BackupCode(Base):
+    """A single-use backup code, stored as a keyed hash; ``used_at`` set once used."""
+
+    __tablename__ = "backup_codes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Permission(Base):
+    """Which roles hold a permission (as Rocket.Chat's ``rocketchat_permissions``)."""
+
+    __tablename__ = "permissions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    roles: Mapped[list[str]] = mapped_column(sa.JSON, default=list)

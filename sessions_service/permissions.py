@@ -1,0 +1,29 @@
+"""Permission checks: a permission is held by a user who has one of its roles."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from .errors import Forbidden
+from .models import Permission, User
+
+VIEW_DEVICE_MANAGEMENT = "view-device-management"
+LOGOUT_DEVICE_MANAGEMENT = "logout-device-management"
+DEFAULT_PERMISSIONS: dict[str, list[str]] = {
+    VIEW_DEVICE_MANAGEMENT: ["admin"],
+    LOGOUT_DEVICE_MANAGEMENT: ["admin"],
+}
+
+
+def has_permission(db: Session, user: User, permission_id: str) -> bool:
+    """True when one of the user's roles holds the permission (unknown permission: no)."""
+    permission = db.get(Permission, permission_id)
+    if permission is None:
+        return False
+    return bool(set(user.roles or []) & set(permission.roles or []))
+
+
+def require(db: Session, user: User, permission_id: str) -> None:
+    """Raise Forbidden unless the user holds the permission."""
+    if not has_permission(db, user, permission_id):
+        raise Forbidden()

@@ -1,0 +1,241 @@
+"""Database reads and writes. Every function takes a Session first and never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, contains_eager
+
+from .db import regex_match, sort_text
+from .models import ID_LENGTH, USER_AGENT_MAX, User, UserSession
+from .security import hash_password, hash_token, new_id, new_token
+from .useragent import parse_user_agent
+
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
+
+class UserExists(ValueError):
+    """Username or email already taken (case-insensitively)."""
+
+
+def fold(value: str) -> str:
+    """The case-insensitive key of a username or email."""
+    return value.strip().casefold()
+
+
+# --- users --------------------------------------------------------------------------
+
+
+def create_user(
+    db: Session,
+    username: str,
+    password: str | None,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    roles: Sequence[str] = ("user",),
+    bcrypt_rounds: int = 10,
+) -> User:
+    """Add a user; raises UserExists when the username or email is taken."""
+    username = username.strip()
+    if not username:
+        raise ValueError("username must not be empty")
+    clashes = [User.username_key == fold(username)]
+    if email:
+        clashes.append(User.email_key == fold(email))
+    taken = db.scalar(sa.select(User.id).where(sa.or_(*clashes)))
+    if taken:
+        raise UserExists(f"username or email already exists: {username}")
+    user = User(
+        id=new_id(),
+        username=username,
+        username_key=fold(username),
+        email=email.strip() if email else None,
+        email_key=fold(email) if email else None,
+        name=name,
+        active=True,
+        roles=list(dict.fromkeys(roles)) or ["user"],
+        password_hash=hash_password(password, bcrypt_rounds) if password else None,
+        twofa_failed_attempts=0,
+    )
+    db.add(user)
+    db.flush()
+    return user
+
+
+def find_user_for_login(db: Session, login: str) -> User | None:
+    """A user by username or email, case-insensitively."""
+    key = fold(login)
+    return db.scalar(sa.select(User).where(sa.or_(User.username_key == key, User.email_key == key)))
+
+
+def get_user_by_username(db: Session, username: str) -> User | None:
+    """A user by username, case-insensitively."""
+    return db.scalar(sa.select(User).where(User.username_key == fold(username)))
+
+
+# --- sessions -----------------------------------------------------------------------
+
+
+def create_session(
+    db: Session,
+    user: User,
+    *,
+    user_agent: str | None,
+    ip: str,
+    host: str,
+    now: datetime,
+    expiration_days: int,
+    bypass_2fa: bool = False,
+) -> tuple[UserSession, str]:
+    """Open a login session for ``user``; returns it and the plain token (stored hashed)."""
+    token = new_token()
+    user_agent = (user_agent or "")[:USER_AGENT_MAX] or None
+    device = parse_user_agent(user_agent)
+    session = UserSession(
+        id=new_id(ID_LENGTH),
+        user_id=user.id,
+        token_hash=hash_token(token),
+        ip=ip,
+        host=host[:255],
+        user_agent=user_agent,
+        login_at=now,
+        last_activity_at=now,
+        expires_at=now + timedelta(days=expiration_days),
+        bypass_2fa=bypass_2fa,
+    )
+    if device is not None:
+        session.device_type = device.type
+        session.device_name = device.name
+        session.device_long_version = device.long_version
+        session.device_os_name = device.os_name
+        session.device_os_version = device.os_version
+        session.device_version = device.version
+    db.add(session)
+    db.flush()
+    return session, token
+
+
+def active_conditions(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """Not logged out and not expired."""
+    return [UserSession.logout_at.is_(None), UserSession.expires_at > now]
+
+
+def find_active_session_by_token(db: Session, token: str, now: datetime) -> UserSession | None:
+    """The active session (with its user loaded) whose token hashes to the stored hash."""
+    stmt = (
+        sa.select(UserSession)
+        .join(UserSession.user)
+        .options(contains_eager(UserSession.user))
+        .where(UserSession.token_hash == hash_token(token), *active_conditions(now))
+    )
+    return db.scalar(stmt)
+
+
+def touch_session(db: Session, session_id: str, now: datetime) -> None:
+    """Record activity, at most once per ACTIVITY_RESOLUTION per session."""
+    db.execute(
+        sa.update(UserSession)
+        .where(
+            UserSession.id == session_id,
+            UserSession.last_activity_at < now - ACTIVITY_RESOLUTION,
+        )
+        .values(last_activity_at=now)
+    )
+
+
+def logout_session(db: Session, session_id: str, by_user_id: str, now: datetime) -> bool:
+    """End an active session; False when it was not active. One conditional UPDATE."""
+    result = db.execute(
+        sa.update(UserSession)
+        .where(UserSession.id == session_id, *active_conditions(now))
+        .values(logout_at=now, logout_by=by_user_id)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def authorize_two_factor(db: Session, session_id: str, until: datetime, fingerprint: str) -> None:
+    """Remember a passed two-factor check for this session and client fingerprint."""
+    db.execute(
+        sa.update(UserSession)
+        .where(UserSession.id == session_id)
+        .values(twofa_authorized_until=until, twofa_fingerprint=fingerprint)
+    )
+
+
+# --- listing ------------------------------------------------------------------------
+
+SORT_COLUMNS: dict[str, Any] = {
+    "loginAt": UserSession.login_at,
+    "device.name": UserSession.device_name,
+    "device.os.name": UserSession.device_os_name,
+    "device.os.version": UserSession.device_os_version,
+    "_user.name": User.name,
+    "_user.username": User.username,
+}
+
+FILTER_COLUMNS: tuple[Any, ...] = (
+    User.username,
+    User.name,
+    UserSession.device_name,
+    UserSession.device_type,
+    UserSession.device_os_name,
+    UserSession.id,
+    UserSession.user_id,
+    UserSession.ip,
+    UserSession.host,
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of sessions and the number of all that match."""
+
+    sessions: list[UserSession]
+    total: int
+
+
+def _order_by(sort: Sequence[tuple[str, int]], dialect: str) -> list[Any]:
+    clauses = []
+    for key, direction in sort:
+        column = SORT_COLUMNS[key]
+        expr = column if key == "loginAt" else sort_text(column, dialect)
+        clauses.append(expr.asc() if direction == 1 else expr.desc())
+    # sessionId is the final tie-breaker so pages never overlap or skip.
+    tie = sort_text(UserSession.id, dialect)
+    clauses.append(tie.asc() if sort[0][1] == 1 else tie.desc())
+    return clauses
+
+
+def list_sessions(
+    db: Session,
+    *,
+    now: datetime,
+    offset: int,
+    count: int,
+    sort: Sequence[tuple[str, int]],
+    pattern: str | None = None,
+    user_id: str | None = None,
+) -> Page:
+    """Active sessions (optionally one user's), regex-filtered, sorted, then paged."""
+    dialect = db.get_bind().dialect.name
+    conditions = active_conditions(now)
+    if user_id is not None:
+        conditions.append(UserSession.user_id == user_id)
+    if pattern:
+        conditions.append(sa.or_(*(regex_match(c, pattern, dialect) for c in FILTER_COLUMNS)))
+    base = sa.select(UserSession).join(UserSession.user).where(*conditions)
+    total = db.scalar(sa.select(sa.func.count()).select_from(base.subquery())) or 0
+    if count == 0 or offset >= total:
+        return Page([], total)
+    stmt = (
+        base.options(contains_eager(UserSession.user))
+        .order_by(*_order_by(sort, dialect))
+        .offset(offset)
+        .limit(count)
+    )
+    return Page(list(db.scalars(stmt)), total)
