@@ -32,5 +32,6 @@ def create_app(environ: Mapping[str, str] | None = None, **flask_kwargs: Any) ->
     db.init_app(app, settings)
     errors.register_error_handlers(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api.docs_bp)
     cli.register(app)
     return app

@@ -7,10 +7,11 @@ then leaves ``g.principal`` and ``g.params`` for the view.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
@@ -23,18 +24,21 @@ from .errors import InvalidParams, TwoFactorError, Unauthorized
 from .models import User, UserSession
 from .schemas import validation_message
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 @dataclass(frozen=True)
 class Policy:
-    """What a view requires before it runs."""
+    """What a view requires before it runs, and the schema that shapes its answer.
 
+    The OpenAPI document is generated from these too (``openapi.py``).
+    """
+
+    response: type[Schema]
     public: bool = False
     query: type[Schema] | None = None
     body: type[Schema] | None = None
     permission: str | None = None
     two_factor: bool = False
+    not_found: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,27 @@ class Principal:
     session: UserSession
 
 
-def endpoint(**policy: Any) -> Callable[[F], F]:
-    """Attach a Policy to a view function."""
+View = Callable[..., dict[str, Any]]
 
-    def decorate(view: F) -> F:
-        view._policy = Policy(**policy)  # type: ignore[attr-defined]
-        return view
+
+def endpoint(response: type[Schema], **policy: Any) -> Callable[[Callable[..., Any]], View]:
+    """Attach a Policy to a view; what the view returns is dumped by ``response``."""
+
+    def decorate(view: Callable[..., Any]) -> View:
+        @functools.wraps(view)
+        def dumped(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            result: dict[str, Any] = response().dump(view(*args, **kwargs))
+            return result
+
+        dumped._policy = Policy(response, **policy)  # type: ignore[attr-defined]
+        return dumped
 
     return decorate
+
+
+def policy_of(view: Callable[..., Any] | None) -> Policy | None:
+    """The Policy a view declared (None: not an API view)."""
+    return getattr(view, "_policy", None)
 
 
 def settings() -> Settings:
@@ -155,8 +172,9 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
 
 def enforce_policy() -> None:
     """The blueprint's before_request hook."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    policy: Policy = getattr(view, "_policy", Policy())
+    policy = policy_of(current_app.view_functions.get(request.endpoint or ""))
+    if policy is None:  # deny by default: a view without a policy needs a login
+        policy = Policy(response=Schema)
     if policy.public:
         g.params = _parse_params(policy)
         return

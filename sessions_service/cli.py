@@ -20,7 +20,8 @@ users_cli = AppGroup("users", help="User accounts.")
 totp_cli = AppGroup("totp", help="Two-factor TOTP enrolment.")
 tokens_cli = AppGroup("tokens", help="Service-account auth tokens.")
 keys_cli = AppGroup("keys", help="SESSIONS_SECRET_KEY management.")
-GROUPS = (db_cli, users_cli, totp_cli, tokens_cli, keys_cli)
+sessions_cli = AppGroup("sessions", help="Login sessions.")
+GROUPS = (db_cli, users_cli, totp_cli, tokens_cli, keys_cli, sessions_cli)
 
 
 def _settings() -> Settings:
@@ -35,14 +36,14 @@ def _echo_json(data: dict[str, Any]) -> None:
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
     """Run migrations to head."""
-    upgrade_schema(current_app)  # type: ignore[arg-type]
+    upgrade_schema(current_app)
     click.echo("database is at the newest migration")
 
 
 @db_cli.command("check")
 def db_check() -> None:
     """Fail if the models differ from the migrations."""
-    check_models_match_migrations(current_app)  # type: ignore[arg-type]
+    check_models_match_migrations(current_app)
     click.echo("models match the migrations")
 
 
@@ -95,6 +96,41 @@ def totp_enable(username: str) -> None:
                 "backupCodes": enrolment.backup_codes,
             }
         )
+
+
+@users_cli.command("set-roles")
+@click.argument("username")
+@click.argument("roles", nargs=-1, required=True)
+def users_set_roles(username: str, roles: tuple[str, ...]) -> None:
+    """Replace a user's roles (e.g. admin user)."""
+    with new_session() as db:
+        user = _user_or_fail(db, username)
+        queries.set_roles(db, user, roles)
+        db.commit()
+        _echo_json({"userId": user.id, "roles": user.roles})
+
+
+@totp_cli.command("disable")
+@click.argument("username")
+def totp_disable(username: str) -> None:
+    """Remove a user's TOTP secret and backup codes."""
+    with new_session() as db:
+        user = _user_or_fail(db, username)
+        removed = twofactor.disable_totp(db, user)
+        db.commit()
+        _echo_json({"userId": user.id, "totpDisabled": removed})
+
+
+@sessions_cli.command("revoke")
+@click.option("--user", "username", required=True, help="End every session of this user.")
+def sessions_revoke(username: str) -> None:
+    """End all of one user's active sessions (their tokens stop working at once)."""
+    with new_session() as db:
+        user = _user_or_fail(db, username)
+        # No user ended these: an operator did, so logoutBy stays empty.
+        ended = queries.logout_user_sessions(db, user.id, None, utcnow())
+        db.commit()
+        _echo_json({"userId": user.id, "sessionsEnded": ended})
 
 
 @tokens_cli.command("create")

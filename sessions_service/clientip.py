@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
+from werkzeug.datastructures import Headers
+
 
 def _valid_ip(value: str | None) -> str | None:
     if not value:
@@ -15,7 +17,9 @@ def _valid_ip(value: str | None) -> str | None:
         return None
 
 
-def client_ip(headers: Mapping[str, str], remote_addr: str | None, forwarded_count: int) -> str:
+def client_ip(
+    headers: Mapping[str, str] | Headers, remote_addr: str | None, forwarded_count: int
+) -> str:
     """The N-th X-Forwarded-For address from the right, else X-Real-IP, else the socket.
 
     Returns "" when the chosen value is not an IP address: such a value is never stored.

@@ -126,7 +126,7 @@ def is_invalid_regex_error(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) == "2201B"
 
 
-def sort_text(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+def sort_text(column: Any, dialect: str) -> ColumnElement[Any]:
     """A text sort key: NULL as '' (lowest) and code-point order on both databases."""
     expr = sa.func.coalesce(column, "")
     if dialect == "postgresql":

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, UTCDateTime, utcnow
+from .useragent import Device, OperatingSystem
 
 ID_LENGTH = 17
 USER_AGENT_MAX = 512
@@ -63,6 +64,28 @@ class UserSession(Base):
     twofa_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
 
     user: Mapped[User] = relationship(lazy="raise")
+
+    @property
+    def device(self) -> Device | None:
+        """The parsed device, from its columns (None: the login sent no User-Agent)."""
+        if self.device_type is None:
+            return None
+        return Device(
+            self.device_type,
+            self.device_name or "",
+            self.device_long_version or "",
+            OperatingSystem(self.device_os_name or "", self.device_os_version or ""),
+            self.device_version or "",
+        )
+
+    @device.setter
+    def device(self, device: Device | None) -> None:
+        self.device_type = device.type if device else None
+        self.device_name = device.name if device else None
+        self.device_long_version = device.long_version if device else None
+        self.device_os_name = device.os.name if device else None
+        self.device_os_version = device.os.version if device else None
+        self.device_version = device.version if device else None
 
 
 class Totp(Base):

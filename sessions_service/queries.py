@@ -108,13 +108,7 @@ def create_session(
         expires_at=now + timedelta(days=expiration_days),
         bypass_2fa=bypass_2fa,
     )
-    if device is not None:
-        session.device_type = device.type
-        session.device_name = device.name
-        session.device_long_version = device.long_version
-        session.device_os_name = device.os_name
-        session.device_os_version = device.os_version
-        session.device_version = device.version
+    session.device = device
     db.add(session)
     db.flush()
     return session, token
@@ -148,12 +142,15 @@ def touch_session(db: Session, session_id: str, now: datetime) -> None:
     )
 
 
-def logout_session(db: Session, session_id: str, by_user_id: str, now: datetime) -> bool:
-    """End an active session; False when it was not active. One conditional UPDATE."""
+def logout_session(
+    db: Session, session_id: str, by_user_id: str, now: datetime, *, owner_id: str | None = None
+) -> bool:
+    """End an active session (only ``owner_id``'s, if given); False when none was active."""
+    conditions = [UserSession.id == session_id, *active_conditions(now)]
+    if owner_id is not None:
+        conditions.append(UserSession.user_id == owner_id)
     result = db.execute(
-        sa.update(UserSession)
-        .where(UserSession.id == session_id, *active_conditions(now))
-        .values(logout_at=now, logout_by=by_user_id)
+        sa.update(UserSession).where(*conditions).values(logout_at=now, logout_by=by_user_id)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
 
@@ -239,3 +236,32 @@ def list_sessions(
         .limit(count)
     )
     return Page(list(db.scalars(stmt)), total)
+
+
+def get_session(db: Session, session_id: str, *, user_id: str | None = None) -> UserSession | None:
+    """A session by exact id, active or ended (optionally only if it is ``user_id``'s)."""
+    stmt = (
+        sa.select(UserSession)
+        .join(UserSession.user)
+        .options(contains_eager(UserSession.user))
+        .where(UserSession.id == session_id)
+    )
+    if user_id is not None:
+        stmt = stmt.where(UserSession.user_id == user_id)
+    return db.scalar(stmt)
+
+
+def logout_user_sessions(db: Session, user_id: str, by_user_id: str | None, now: datetime) -> int:
+    """End every active session of a user; returns how many were ended."""
+    result = db.execute(
+        sa.update(UserSession)
+        .where(UserSession.user_id == user_id, *active_conditions(now))
+        .values(logout_at=now, logout_by=by_user_id)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+def set_roles(db: Session, user: User, roles: Sequence[str]) -> None:
+    """Replace a user's roles."""
+    user.roles = list(dict.fromkeys(roles))
+    db.flush()

@@ -107,60 +107,185 @@ def validation_message(errors: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+class Timestamp(fields.Field):
+    """A UTC datetime as ``2023-05-24T00:25:54.234Z``."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_timestamp(value)
+
+
+class _DropNone(Schema):
+    """Omit keys whose value is None (absent in Rocket.Chat's documents)."""
+
+    @post_dump
+    def _drop_none(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {k: v for k, v in data.items() if v is not None}
+
+
 class OsSchema(Schema):
-    name = fields.String(attribute="device_os_name")
-    version = fields.String(attribute="device_os_version")
+    name = fields.String(required=True)
+    version = fields.String(required=True)
 
 
 class DeviceSchema(Schema):
-    type = fields.String(attribute="device_type")
-    name = fields.String(attribute="device_name")
-    longVersion = fields.String(attribute="device_long_version")
-    os = fields.Function(lambda s: OsSchema().dump(s))
-    version = fields.String(attribute="device_version")
-
-    @post_dump
-    def _empty_strings(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return {k: ("" if v is None else v) for k, v in data.items()}
+    type = fields.String(required=True, metadata={"example": "browser"})
+    name = fields.String(required=True, metadata={"example": "Chrome"})
+    longVersion = fields.String(
+        attribute="long_version", required=True, metadata={"example": "113.0.0.0"}
+    )
+    os = fields.Nested(OsSchema, required=True)
+    version = fields.String(required=True, metadata={"example": "113.0.0"})
 
 
-class UserRefSchema(Schema):
-    username = fields.String()
-    name = fields.String()
-
-    @post_dump
-    def _drop_missing_name(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if data.get("name") is None:
-            data.pop("name", None)
-        return data
+class UserRefSchema(_DropNone):
+    username = fields.String(required=True)
+    name = fields.String(metadata={"description": "Omitted when the user has no name."})
 
 
-class SessionSchema(Schema):
-    """One session as list/list.all show it (``_user`` only where the user is loaded)."""
+class OwnSessionSchema(_DropNone):
+    """One session as sessions/list shows it."""
 
-    sessionId = fields.String(attribute="id")
-    userId = fields.String(attribute="user_id")
-    device = fields.Function(lambda s: DeviceSchema().dump(s) if s.device_type else None)
-    host = fields.String()
-    ip = fields.String()
-    loginAt = fields.Function(lambda s: format_timestamp(s.login_at))
-    user_ref = fields.Function(lambda s: UserRefSchema().dump(s.user), data_key="_user")
-    id_ = fields.Function(lambda s: s.id, data_key="_id")
-
-    @post_dump
-    def _shape(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if data.get("device") is None:
-            data.pop("device", None)
-        data["host"] = data.get("host") or ""
-        data["ip"] = data.get("ip") or ""
-        return data
+    sessionId = fields.String(attribute="id", required=True)
+    userId = fields.String(attribute="user_id", required=True)
+    device = fields.Nested(DeviceSchema, metadata={"description": "Omitted without User-Agent."})
+    host = fields.String(required=True)
+    ip = fields.String(required=True)
+    loginAt = Timestamp(attribute="login_at", required=True)
+    id_ = fields.Function(
+        lambda s: s.id, data_key="_id", required=True, metadata={"type": "string"}
+    )
 
 
-class SessionPageSchema(Schema):
-    """The list envelope: sessions, total, count, offset, success."""
+class SessionSchema(OwnSessionSchema):
+    """One session as sessions/list.all shows it, with its user."""
 
-    sessions = fields.List(fields.Raw())
-    total = fields.Integer()
-    count = fields.Integer()
-    offset = fields.Integer()
-    success = fields.Constant(True)
+    user_ref = fields.Nested(UserRefSchema, attribute="user", data_key="_user", required=True)
+
+    class Meta:
+        fields = ("sessionId", "userId", "device", "host", "ip", "loginAt", "user_ref", "id_")
+
+
+class _InfoFields(Schema):
+    lastActivityAt = Timestamp(attribute="last_activity_at", required=True)
+    logoutAt = Timestamp(attribute="logout_at", metadata={"description": "Present once ended."})
+    success = fields.Constant(True, required=True, metadata={"type": "boolean", "enum": [True]})
+
+
+class OwnSessionInfoSchema(OwnSessionSchema, _InfoFields):
+    """sessions/info: one of the caller's sessions."""
+
+    class Meta:
+        fields = (
+            "sessionId",
+            "userId",
+            "device",
+            "host",
+            "ip",
+            "loginAt",
+            "id_",
+            "lastActivityAt",
+            "logoutAt",
+            "success",
+        )
+
+
+class SessionInfoSchema(SessionSchema, _InfoFields):
+    """sessions/info.admin: any user's session."""
+
+    class Meta:
+        fields = (*SessionSchema.Meta.fields, "lastActivityAt", "logoutAt", "success")
+
+
+class OwnSessionPageSchema(Schema):
+    """The sessions/list envelope."""
+
+    sessions = fields.List(fields.Nested(OwnSessionSchema), required=True)
+    total = fields.Integer(required=True)
+    count = fields.Integer(required=True, metadata={"description": "The effective page size."})
+    offset = fields.Integer(required=True)
+    success = fields.Constant(True, required=True, metadata={"type": "boolean", "enum": [True]})
+
+
+class SessionPageSchema(OwnSessionPageSchema):
+    """The sessions/list.all envelope."""
+
+    sessions = fields.List(fields.Nested(SessionSchema), required=True)
+
+
+class SessionIdSchema(Schema):
+    """``{"sessionId"}`` as a query parameter or JSON body."""
+
+    class Meta:
+        unknown = RAISE
+
+    sessionId = NoNulString(required=True, validate=validate.Length(min=1, max=64))
+
+
+class SessionIdResultSchema(Schema):
+    sessionId = fields.String(required=True)
+    success = fields.Constant(True, required=True, metadata={"type": "boolean", "enum": [True]})
+
+
+class MeSchema(Schema):
+    id_ = fields.String(attribute="id", data_key="_id", required=True)
+    username = fields.String(required=True)
+    name = fields.String(allow_none=True, required=True)
+    roles = fields.List(fields.String(), required=True)
+    active = fields.Boolean(required=True)
+
+
+class LoginDataSchema(Schema):
+    userId = fields.String(required=True)
+    authToken = fields.String(required=True)
+    me = fields.Nested(MeSchema, required=True)
+
+
+class LoginResultSchema(Schema):
+    status = fields.Constant(
+        "success", required=True, metadata={"type": "string", "enum": ["success"]}
+    )
+    data = fields.Nested(LoginDataSchema, required=True)
+
+
+class LogoutDataSchema(Schema):
+    message = fields.String(required=True)
+
+
+class LogoutResultSchema(Schema):
+    status = fields.Constant(
+        "success", required=True, metadata={"type": "string", "enum": ["success"]}
+    )
+    data = fields.Nested(LogoutDataSchema, required=True)
+
+
+class TwoFactorDetailsSchema(Schema):
+    method = fields.String(required=True, metadata={"enum": ["totp", "password"]})
+    codeGenerated = fields.Boolean(required=True)
+    availableMethods = fields.List(fields.String(), required=True)
+
+
+class ErrorSchema(_DropNone):
+    """Rocket.Chat's error envelope."""
+
+    success = fields.Constant(False, required=True, metadata={"type": "boolean", "enum": [False]})
+    error = fields.String(required=True)
+    errorType = fields.String()
+    details = fields.Dict()
+
+
+class UnauthorizedSchema(Schema):
+    """The one 401 body of every authentication failure."""
+
+    success = fields.Constant(False, required=True, metadata={"type": "boolean", "enum": [False]})
+    status = fields.Constant("error", required=True, metadata={"type": "string", "enum": ["error"]})
+    message = fields.String(required=True)
+    error = fields.String(required=True)
+
+
+class LoginErrorSchema(_DropNone):
+    """POST /login failures."""
+
+    status = fields.Constant("error", required=True, metadata={"type": "string", "enum": ["error"]})
+    error = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Nested(TwoFactorDetailsSchema)

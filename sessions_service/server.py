@@ -14,7 +14,7 @@ from .db import get_engine, schema_is_current, upgrade_schema
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):
     """gunicorn with each worker building its own app (and engine) from the environment."""
 
     def __init__(self, options: dict[str, Any]) -> None:

@@ -13,14 +13,21 @@ MOBILE_APP_NAME = "RC Mobile"
 
 
 @dataclass(frozen=True)
+class OperatingSystem:
+    """The device's OS as the API shows it."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
 class Device:
     """What the API shows as ``device``."""
 
     type: str
     name: str
     long_version: str
-    os_name: str
-    os_version: str
+    os: OperatingSystem
     version: str
 
 
@@ -56,14 +63,8 @@ def _mobile_app(raw: str) -> Device:
         long_version = _digits_and_dots(app_bits[0])
         if len(app_bits) > 1 and _digits_and_dots(app_bits[1]):
             long_version += " " + _digits_and_dots(app_bits[1])
-    return Device(
-        "mobile-app",
-        MOBILE_APP_NAME,
-        long_version,
-        os_name,
-        os_version,
-        _short_version(long_version),
-    )
+    os = OperatingSystem(os_name, os_version)
+    return Device("mobile-app", MOBILE_APP_NAME, long_version, os, _short_version(long_version))
 
 
 def parse_user_agent(raw: str | None) -> Device | None:
@@ -73,21 +74,17 @@ def parse_user_agent(raw: str | None) -> Device | None:
     if raw.split(";", 1)[0].strip() == MOBILE_APP_NAME:
         return _mobile_app(raw)
     result = ua_parser.parse(raw)
-    os_name = os_version = ""
+    os = OperatingSystem("", "")
     if result.os is not None:
-        os_name = result.os.family
-        os_version = _join(result.os.major, result.os.minor, result.os.patch, result.os.patch_minor)
+        parts = (result.os.major, result.os.minor, result.os.patch, result.os.patch_minor)
+        os = OperatingSystem(result.os.family, _join(*parts))
     if " Electron/" in raw:
         app = _DESKTOP_APP.search(raw)
         name, long_version = ("Rocket.Chat", app.group(1)) if app else ("", "")
-        return Device(
-            "desktop-app", name, long_version, os_name, os_version, _short_version(long_version)
-        )
+        return Device("desktop-app", name, long_version, os, _short_version(long_version))
     agent = result.user_agent
     if agent is None or agent.family == "Other":
-        return Device("other", "", "", os_name, os_version, "")
+        return Device("other", "", "", os, "")
     long_version = _join(agent.major, agent.minor, agent.patch, agent.patch_minor)
-    kind = "mobile" if os_name in ("iOS", "Android") else "browser"
-    return Device(
-        kind, agent.family, long_version, os_name, os_version, _short_version(long_version)
-    )
+    kind = "mobile" if os.name in ("iOS", "Android") else "browser"
+    return Device(kind, agent.family, long_version, os, _short_version(long_version))

@@ -1,4 +1,4 @@
-"""The REST API: one blueprint under /api/v1 guarded by the auth hook."""
+"""The REST API: one blueprint under /api/v1 guarded by the auth hook (docs_bp is public)."""
 
 from __future__ import annotations
 
@@ -10,3 +10,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(enforce_policy)
 
 from . import login, sessions  # noqa: E402,F401  (views register themselves on bp)
+from .docs import docs_bp  # noqa: E402
+
+__all__ = ["bp", "docs_bp"]

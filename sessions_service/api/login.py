@@ -10,13 +10,13 @@ from .. import queries, twofactor
 from ..auth import current_principal, endpoint, request_ip, settings
 from ..db import get_db, utcnow
 from ..errors import InvalidParams, LoginFailed, TwoFactorError
-from ..schemas import LoginBody
+from ..schemas import LoginBody, LoginResultSchema, LogoutResultSchema
 from ..security import burn_password_check, check_digest, password_digest
 from . import bp
 
 
 @bp.post("/login")
-@endpoint(public=True, body=LoginBody)
+@endpoint(LoginResultSchema, public=True, body=LoginBody)
 def login() -> dict[str, Any]:
     """Check credentials (and TOTP when enabled), then open a session."""
     params, cfg, db, now = g.params, settings(), get_db(), utcnow()
@@ -62,10 +62,10 @@ def login() -> dict[str, Any]:
 
 
 @bp.post("/logout")
-@endpoint()
+@endpoint(LogoutResultSchema)
 def logout() -> dict[str, Any]:
     """End the calling session; its token stops working at once."""
     principal, db = current_principal(), get_db()
     queries.logout_session(db, principal.session.id, principal.user.id, utcnow())
     db.commit()
-    return {"status": "success", "data": {"message": "You've been logged out!"}}
+    return {"data": {"message": "You've been logged out!"}}

@@ -7,23 +7,27 @@ from typing import Any
 from flask import g
 
 from .. import queries
-from ..auth import endpoint, settings
+from ..auth import current_principal, endpoint, settings
 from ..db import get_db, utcnow
-from ..permissions import VIEW_DEVICE_MANAGEMENT
-from ..schemas import ListArgs, SessionSchema
+from ..errors import NotFound
+from ..models import UserSession
+from ..permissions import LOGOUT_DEVICE_MANAGEMENT, VIEW_DEVICE_MANAGEMENT
+from ..schemas import (
+    ListArgs,
+    OwnSessionInfoSchema,
+    OwnSessionPageSchema,
+    SessionIdResultSchema,
+    SessionIdSchema,
+    SessionInfoSchema,
+    SessionPageSchema,
+)
 from . import bp
 
 
-def _page_size(params: dict[str, Any]) -> int:
-    cfg = settings()
-    return min(params.get("count", cfg.api_default_count), cfg.api_upper_count_limit)
-
-
-@bp.get("/sessions/list.all")
-@endpoint(query=ListArgs, permission=VIEW_DEVICE_MANAGEMENT, two_factor=True)
-def list_all() -> dict[str, Any]:
-    """Every user's active sessions, filtered, sorted, paged."""
-    params, count = g.params, _page_size(g.params)
+def _page(user_id: str | None) -> dict[str, Any]:
+    """Run list/list.all with the validated parameters."""
+    params, cfg = g.params, settings()
+    count = min(params.get("count", cfg.api_default_count), cfg.api_upper_count_limit)
     page = queries.list_sessions(
         get_db(),
         now=utcnow(),
@@ -31,11 +35,84 @@ def list_all() -> dict[str, Any]:
         count=count,
         sort=params["sort"],
         pattern=params.get("filter") or None,
+        user_id=user_id,
     )
     return {
-        "sessions": SessionSchema(many=True).dump(page.sessions),
+        "sessions": page.sessions,
         "total": page.total,
         "count": count,
         "offset": params["offset"],
-        "success": True,
     }
+
+
+@bp.get("/sessions/list.all")
+@endpoint(SessionPageSchema, query=ListArgs, permission=VIEW_DEVICE_MANAGEMENT, two_factor=True)
+def list_all() -> dict[str, Any]:
+    """Every user's active sessions, filtered, sorted, paged."""
+    return _page(user_id=None)
+
+
+@bp.get("/sessions/list")
+@endpoint(OwnSessionPageSchema, query=ListArgs)
+def list_own() -> dict[str, Any]:
+    """The caller's own active sessions."""
+    return _page(current_principal().user.id)
+
+
+@bp.get("/sessions/info")
+@endpoint(OwnSessionInfoSchema, query=SessionIdSchema, not_found=True)
+def info() -> UserSession:
+    """One of the caller's sessions, active or ended."""
+    return _found(
+        queries.get_session(get_db(), g.params["sessionId"], user_id=current_principal().user.id)
+    )
+
+
+@bp.get("/sessions/info.admin")
+@endpoint(
+    SessionInfoSchema,
+    query=SessionIdSchema,
+    permission=VIEW_DEVICE_MANAGEMENT,
+    two_factor=True,
+    not_found=True,
+)
+def info_admin() -> UserSession:
+    """Any user's session by exact id, active or ended."""
+    return _found(queries.get_session(get_db(), g.params["sessionId"]))
+
+
+def _found(session: UserSession | None) -> UserSession:
+    if session is None:
+        raise NotFound()
+    return session
+
+
+def _logout(owner_id: str | None) -> dict[str, Any]:
+    db, session_id = get_db(), g.params["sessionId"]
+    ended = queries.logout_session(
+        db, session_id, current_principal().user.id, utcnow(), owner_id=owner_id
+    )
+    if not ended:
+        raise NotFound()
+    db.commit()
+    return {"sessionId": session_id}
+
+
+@bp.post("/sessions/logout.me")
+@endpoint(SessionIdResultSchema, body=SessionIdSchema, not_found=True)
+def logout_me() -> dict[str, Any]:
+    """End one of the caller's own active sessions."""
+    return _logout(owner_id=current_principal().user.id)
+
+
+@bp.post("/sessions/logout")
+@endpoint(
+    SessionIdResultSchema,
+    body=SessionIdSchema,
+    permission=LOGOUT_DEVICE_MANAGEMENT,
+    two_factor=True,
+    not_found=True,
+)
+def logout_any() -> dict[str, Any]:
+    """End any user's active session."""
+    return _logout(owner_id=None)
