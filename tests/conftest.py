@@ -39,8 +39,11 @@ def _pg_admin_url() -> str | None:
 
 
 def _pg_url_for(admin_url: str, dbname: str) -> str:
-    return sa.make_url(admin_url).set(drivername="postgresql+psycopg", database=dbname) \
+    return (
+        sa.make_url(admin_url)
+        .set(drivername="postgresql+psycopg", database=dbname)
         .render_as_string(hide_password=False)
+    )
 
 
 def make_app(tmp_path: Path, database_url: str, **env: str) -> Flask:
@@ -76,8 +79,10 @@ def pg_database() -> Iterator[str]:
             pytest.fail("TEST_DATABASE_URL must be set in CI: the PostgreSQL tests cannot run")
         pytest.skip("TEST_DATABASE_URL not set: PostgreSQL half skipped (it fails in CI)")
     name = f"sessions_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(_pg_url_for(admin_url, sa.make_url(admin_url).database or "postgres"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        _pg_url_for(admin_url, sa.make_url(admin_url).database or "postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -102,10 +107,12 @@ def _reset_postgres(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(sa.text(
-            "UPDATE permissions SET roles = CAST('[\"admin\"]' AS JSON) "
-            "WHERE id IN ('view-device-management', 'logout-device-management')"
-        ))
+        conn.execute(
+            sa.text(
+                "UPDATE permissions SET roles = CAST('[\"admin\"]' AS JSON) "
+                "WHERE id IN ('view-device-management', 'logout-device-management')"
+            )
+        )
     engine.dispose()
 
 
@@ -185,13 +192,21 @@ class Helpers:
         self.app = app
         self.client = client
 
-    def user(self, username: str, *, password: str = "s3cret-pass", name: str | None = None,
-             roles: tuple[str, ...] = ("user",), totp: bool = False,
-             email: str | None = None) -> Account:
+    def user(
+        self,
+        username: str,
+        *,
+        password: str = "s3cret-pass",
+        name: str | None = None,
+        roles: tuple[str, ...] = ("user",),
+        totp: bool = False,
+        email: str | None = None,
+    ) -> Account:
         settings = self.app.config["SETTINGS"]
         with new_session(self.app) as db:
-            user = queries.create_user(db, username, password, name=name, email=email,
-                                       roles=roles, bcrypt_rounds=4)
+            user = queries.create_user(
+                db, username, password, name=name, email=email, roles=roles, bcrypt_rounds=4
+            )
             account = Account(user.id, username, password)
             if totp:
                 enrolment = twofactor.enable_totp(db, user, settings)
@@ -203,17 +218,24 @@ class Helpers:
     def admin(self, username: str = "root", **kwargs: Any) -> Account:
         return self.user(username, roles=("admin", "user"), **kwargs)
 
-    def login(self, account: Account, *, user_agent: str | None = CHROME_113,
-              code: str | None = None, environ: dict[str, str] | None = None,
-              headers: dict[str, str] | None = None) -> Login:
+    def login(
+        self,
+        account: Account,
+        *,
+        user_agent: str | None = CHROME_113,
+        code: str | None = None,
+        environ: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Login:
         body: dict[str, str] = {"user": account.username, "password": account.password}
         if code is not None:
             body["code"] = code
         sent = dict(headers or {})
         if user_agent is not None:
             sent["User-Agent"] = user_agent
-        response = self.client.post("/api/v1/login", json=body, headers=sent,
-                                    environ_base=environ or {})
+        response = self.client.post(
+            "/api/v1/login", json=body, headers=sent, environ_base=environ or {}
+        )
         assert response.status_code == 200, response.get_json()
         data = response.get_json()["data"]
         session_id = self.session_id_for(data["authToken"])
@@ -225,17 +247,29 @@ class Helpers:
             assert found is not None
             return found.id
 
-    def session_for(self, account: Account, *, user_agent: str | None = CHROME_113,
-                    ip: str = "10.0.0.1", host: str = "localhost:3000",
-                    login_at: Any = None, bypass_2fa: bool = False) -> Login:
+    def session_for(
+        self,
+        account: Account,
+        *,
+        user_agent: str | None = CHROME_113,
+        ip: str = "10.0.0.1",
+        host: str = "localhost:3000",
+        login_at: Any = None,
+        bypass_2fa: bool = False,
+    ) -> Login:
         """A session written straight to the database (fast, any login time)."""
         settings = self.app.config["SETTINGS"]
         with new_session(self.app) as db:
             user = queries.get_user_by_username(db, account.username)
             assert user is not None
             session, token = queries.create_session(
-                db, user, user_agent=user_agent, ip=ip, host=host,
-                now=login_at or utcnow(), expiration_days=settings.login_expiration_days,
+                db,
+                user,
+                user_agent=user_agent,
+                ip=ip,
+                host=host,
+                now=login_at or utcnow(),
+                expiration_days=settings.login_expiration_days,
                 bypass_2fa=bypass_2fa,
             )
             db.commit()

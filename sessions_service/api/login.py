@@ -51,14 +51,7 @@ def login() -> dict[str, Any]:
     if totp is not None:
         twofactor.remember(db, session.id, twofactor.fingerprint(user_agent, ip), now, cfg)
     db.commit()
-    me = {
-        "_id": user.id,
-        "username": user.username,
-        "name": user.name,
-        "roles": user.roles,
-        "active": user.active,
-    }
-    return {"status": "success", "data": {"userId": user.id, "authToken": token, "me": me}}
+    return {"data": {"userId": user.id, "authToken": token, "me": user}}
 
 
 @bp.post("/logout")
