@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, db, errors
+from . import api, db, errors, events
 from .config import load_config
 
 MAX_BODY_BYTES = 64 * 1024
@@ -28,8 +28,15 @@ def create_app(environ: Mapping[str, str] | None = None, **flask_kwargs: Any) ->
     app = Flask(__name__, **flask_kwargs)
     settings = load_config(os.environ if environ is None else environ, app.instance_path)
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    if settings.secret_key_generated:
+        app.logger.warning(
+            "SESSIONS_SECRET_KEY not set: generated one into %s/secret.key; keep that file "
+            "(TOTP secrets cannot be read without it) or set SESSIONS_SECRET_KEY",
+            app.instance_path,
+        )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Rocket.Chat's key order
     db.init_app(app, settings)
+    events.init_app(app)
     errors.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.docs_bp)

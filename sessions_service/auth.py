@@ -15,14 +15,16 @@ from typing import Any
 
 from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
+from sqlalchemy.orm import Session
 
-from . import permissions, queries, twofactor
-from .clientip import client_ip
+from . import events, permissions, queries, twofactor
+from .clientip import request_ip
 from .config import Settings
 from .db import InvalidPattern, check_pattern, get_db, utcnow
-from .errors import InvalidParams, TwoFactorError, Unauthorized
+from .errors import Forbidden, InvalidParams, LoginFailed, TwoFactorError, Unauthorized
 from .models import User, UserSession
 from .schemas import validation_message
+from .security import burn_password_check, check_digest, password_digest
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,6 @@ def settings() -> Settings:
     return value
 
 
-def request_ip() -> str:
-    """The caller's IP address by SPEC §6 ("" when unknown)."""
-    return client_ip(request.headers, request.remote_addr, settings().forwarded_count)
-
-
 def current_principal() -> Principal:
     """The caller, as authenticated by the hook."""
     principal: Principal = g.principal
@@ -93,10 +90,12 @@ def _authenticate(now: datetime) -> Principal:
     user_id = request.headers.get("X-User-Id", "")
     token = request.headers.get("X-Auth-Token", "")
     if not user_id or not token or len(token) > 512:
+        events.emit("auth", "failure", claimed_user_id=user_id or None, path=request.path)
         raise Unauthorized()
     db = get_db()
     session = queries.find_active_session_by_token(db, token, now)
     if session is None or session.user_id != user_id or not session.user.active:
+        events.emit("auth", "failure", claimed_user_id=user_id, path=request.path)
         raise Unauthorized()
     queries.touch_session(db, session.id, now)
     db.commit()
@@ -166,8 +165,40 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
     if outcome.accepted:
         twofactor.remember(db, session.id, client, now, cfg)
     db.commit()
+    events.two_factor(user.id, method, outcome.reason, request.path)
     if not outcome.accepted:
         raise TwoFactorError(outcome.error_type or "totp-invalid", method, available)
+
+
+def verify_credentials(db: Session, login_name: str, password: str) -> User:
+    """The active user with this username/email and password; one 401 for every failure."""
+    digest = password_digest(password)
+    user = queries.find_user_for_login(db, login_name)
+    if user is None:
+        burn_password_check(digest, settings().bcrypt_rounds)
+        events.emit("login", "failure", reason="bad-credentials")
+        raise LoginFailed()
+    if not check_digest(digest, user.password_hash) or not user.active:
+        reason = "bad-credentials" if user.active else "inactive"
+        events.emit("login", "failure", user_id=user.id, reason=reason)
+        raise LoginFailed()
+    return user
+
+
+def verify_login_code(db: Session, user: User, code: str | None, now: datetime) -> bool:
+    """Check a TOTP user's login ``code``; True when one was accepted (caller commits)."""
+    totp = twofactor.load_totp(db, user.id)
+    if totp is None:
+        return False
+    outcome = twofactor.check_code(db, user, totp, "totp", code, now, settings())
+    events.two_factor(user.id, "totp", outcome.reason, request.path)
+    if outcome.accepted:
+        return True
+    db.commit()  # the failure count survives the error answer
+    events.emit("login", "failure", user_id=user.id, reason=outcome.reason)
+    error = outcome.error_type or "totp-invalid"
+    details = {"method": "totp", "codeGenerated": False, "availableMethods": ["totp"]}
+    raise LoginFailed(error, TwoFactorError.MESSAGES[error], details)
 
 
 def enforce_policy() -> None:
@@ -182,7 +213,16 @@ def enforce_policy() -> None:
     principal = _authenticate(now)
     g.principal = principal
     g.params = _parse_params(policy)
-    if policy.permission is not None:
-        permissions.require(get_db(), principal.user, policy.permission)
+    if policy.permission is not None and not permissions.has_permission(
+        get_db(), principal.user, policy.permission
+    ):
+        events.emit(
+            "permission",
+            "denied",
+            user_id=principal.user.id,
+            permission=policy.permission,
+            path=request.path,
+        )
+        raise Forbidden()
     if policy.two_factor:
         _require_two_factor(principal, now)

@@ -7,13 +7,14 @@ import sys
 from typing import Any
 
 import click
+from cryptography.fernet import Fernet
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup
 
-from . import queries, twofactor
+from . import events, queries, twofactor
 from .config import ConfigError, Settings
 from .db import check_models_match_migrations, new_session, upgrade_schema, utcnow
-from .security import generate_fernet_key
+from .security import KeyMismatch, generate_fernet_key
 
 db_cli = AppGroup("db", help="Database schema.")
 users_cli = AppGroup("users", help="User accounts.")
@@ -130,6 +131,7 @@ def sessions_revoke(username: str) -> None:
         # No user ended these: an operator did, so logoutBy stays empty.
         ended = queries.logout_user_sessions(db, user.id, None, utcnow())
         db.commit()
+        events.emit("session.revoke", "success", user_id=user.id, count=ended, by="cli")
         _echo_json({"userId": user.id, "sessionsEnded": ended})
 
 
@@ -160,6 +162,23 @@ def tokens_create(username: str, bypass_2fa: bool) -> None:
 def keys_generate() -> None:
     """Print a new SESSIONS_SECRET_KEY."""
     click.echo(generate_fernet_key())
+
+
+@keys_cli.command("rotate")
+@click.option("--old", "old_key", required=True, help="The previous SESSIONS_SECRET_KEY.")
+def keys_rotate(old_key: str) -> None:
+    """Re-encrypt every TOTP secret under the current SESSIONS_SECRET_KEY (one transaction)."""
+    try:
+        Fernet(old_key.encode())
+    except (ValueError, TypeError):
+        raise click.ClickException("--old is not a Fernet key") from None
+    with new_session() as db:
+        try:
+            count = twofactor.rotate_secrets(db, old_key, _settings())
+        except KeyMismatch as exc:
+            raise click.ClickException(f"{exc}; nothing was changed") from None
+        db.commit()
+        _echo_json({"secretsReencrypted": count})
 
 
 @click.command("serve")

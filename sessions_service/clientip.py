@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
+from flask import current_app, request
 from werkzeug.datastructures import Headers
 
 
@@ -32,3 +33,9 @@ def client_ip(
         if real_ip:
             return _valid_ip(real_ip) or ""
     return _valid_ip(remote_addr) or ""
+
+
+def request_ip() -> str:
+    """The current request's client IP by SPEC §6 ("" when unknown)."""
+    count: int = current_app.config["SETTINGS"].forwarded_count
+    return client_ip(request.headers, request.remote_addr, count)

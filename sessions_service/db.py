@@ -33,8 +33,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
-
 
 class Base(DeclarativeBase):
     """Declarative base with a constraint naming convention (stable Alembic names)."""
@@ -137,14 +135,19 @@ def sort_text(column: Any, dialect: str) -> ColumnElement[Any]:
 # --- engine and per-request session -------------------------------------------------
 
 
-def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-    dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
+def _sqlite_setup(busy_timeout_ms: int) -> Any:
+    """A connect hook: RE2 REGEXP, foreign keys, WAL, and a bounded wait on locks."""
+
+    def on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.create_function("regexp", 2, _sqlite_regexp, deterministic=True)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return on_connect
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -153,10 +156,10 @@ def create_db_engine(settings: Settings) -> Engine:
         engine = sa.create_engine(
             settings.database_url,
             hide_parameters=True,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"timeout": settings.db_statement_timeout_ms / 1000},
         )
         # Registered after the dialect's own hook, so RE2 replaces its Python-re regexp.
-        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "connect", _sqlite_setup(settings.db_statement_timeout_ms))
         return engine
     return sa.create_engine(
         settings.database_url,

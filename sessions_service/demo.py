@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import sys
 from datetime import timedelta
 
 import click
@@ -121,7 +122,7 @@ def print_instructions(app: Flask, host: str, port: int) -> None:
         db.commit()
         secret = twofactor.current_secret(totp, settings) if totp else None
     code = (
-        f"$(python -c \"import pyotp; print(pyotp.TOTP('{secret}').now())\")"
+        f"$({sys.executable} -c \"import pyotp; print(pyotp.TOTP('{secret}').now())\")"
         if secret
         else "<your 2FA code>"
     )

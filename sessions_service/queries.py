@@ -94,7 +94,9 @@ def create_session(
 ) -> tuple[UserSession, str]:
     """Open a login session for ``user``; returns it and the plain token (stored hashed)."""
     token = new_token()
-    user_agent = (user_agent or "")[:USER_AGENT_MAX] or None
+    # NUL cannot be stored in PostgreSQL text; headers are otherwise kept as sent.
+    user_agent = (user_agent or "").replace("\x00", "")[:USER_AGENT_MAX] or None
+    host = host.replace("\x00", "")
     device = parse_user_agent(user_agent)
     session = UserSession(
         id=new_id(ID_LENGTH),

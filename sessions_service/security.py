@@ -9,7 +9,7 @@ import hmac
 import secrets
 
 import bcrypt
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
 BACKUP_CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -88,3 +88,16 @@ def encrypt_secret(key: str, plaintext: str) -> str:
 def decrypt_secret(key: str, ciphertext: str) -> str:
     """Decrypt a stored TOTP secret."""
     return Fernet(key.encode()).decrypt(ciphertext.encode()).decode()
+
+
+class KeyMismatch(ValueError):
+    """A stored secret decrypts with neither the current nor the old key."""
+
+
+def reencrypt_secret(current_key: str, old_key: str, ciphertext: str) -> str:
+    """Re-encrypt under ``current_key`` a secret stored under either key."""
+    keys = MultiFernet([Fernet(current_key.encode()), Fernet(old_key.encode())])
+    try:
+        return keys.rotate(ciphertext.encode()).decode()
+    except InvalidToken:
+        raise KeyMismatch("a TOTP secret decrypts with neither key") from None

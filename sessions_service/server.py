@@ -63,6 +63,10 @@ def prepare_and_serve(host: str, port: int, workers: int, demo: bool = False) ->
             "accesslog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
             "timeout": 30,
+            # Explicit request limits: longer lines/headers are refused with 400 by gunicorn.
+            "limit_request_line": 8190,
+            "limit_request_fields": 100,
+            "limit_request_field_size": 8190,
             "graceful_timeout": 10,
         }
     ).run()

@@ -25,6 +25,7 @@ from .security import (
     hash_digest,
     new_backup_code,
     password_digest,
+    reencrypt_secret,
 )
 
 TOTP_PERIOD = 30
@@ -36,12 +37,16 @@ BACKUP_CODE_LENGTH = 8
 ISSUER = "sessions-service"
 
 
+ACCEPTED, WRONG, REPLAYED = "accepted", "wrong", "replayed"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """Result of checking one code: accepted, or why not."""
+    """Result of checking one code: accepted, or the error type and why (for the event log)."""
 
     accepted: bool
     error_type: str | None = None  # totp-required, totp-invalid, totp-max-attempts
+    reason: str = ACCEPTED  # accepted, missing, wrong, replayed, locked, locked-now
 
 
 def load_totp(db: Session, user_id: str) -> Totp | None:
@@ -116,7 +121,7 @@ def _accept_backup_code(db: Session, user_id: str, code: str, now: datetime) -> 
     return False
 
 
-def _code_is_valid(
+def _verify(
     db: Session,
     user: User,
     totp: Totp | None,
@@ -124,15 +129,18 @@ def _code_is_valid(
     code: str,
     now: datetime,
     settings: Settings,
-) -> bool:
+) -> str:
+    """ACCEPTED, WRONG, or REPLAYED (a right TOTP code whose step was already used)."""
     if method == "password":
-        return check_digest(code.strip().lower(), user.password_hash)
+        return ACCEPTED if check_digest(code.strip().lower(), user.password_hash) else WRONG
     if totp is None:
-        return False
+        return WRONG
     if len(code) == BACKUP_CODE_LENGTH:
-        return _accept_backup_code(db, user.id, code, now)
+        return ACCEPTED if _accept_backup_code(db, user.id, code, now) else WRONG
     step = _matching_step(decrypt_secret(settings.secret_key, totp.secret_encrypted), code, now)
-    return step is not None and _accept_step(db, user.id, step)
+    if step is None:
+        return WRONG
+    return ACCEPTED if _accept_step(db, user.id, step) else REPLAYED
 
 
 def _register_failure(db: Session, user_id: str, now: datetime) -> bool:
@@ -164,15 +172,16 @@ def check_code(
 ) -> Outcome:
     """Check one code for ``method``; records failures and successes (caller commits)."""
     if is_locked(user, now):
-        return Outcome(False, "totp-max-attempts")
+        return Outcome(False, "totp-max-attempts", "locked")
     if not code:
-        return Outcome(False, "totp-required")
-    if _code_is_valid(db, user, totp, method, code, now, settings):
+        return Outcome(False, "totp-required", "missing")
+    verdict = _verify(db, user, totp, method, code, now, settings)
+    if verdict == ACCEPTED:
         db.execute(sa.update(User).where(User.id == user.id).values(twofa_failed_attempts=0))
         return Outcome(True)
     if _register_failure(db, user.id, now):
-        return Outcome(False, "totp-max-attempts")
-    return Outcome(False, "totp-invalid")
+        return Outcome(False, "totp-max-attempts", "locked-now")
+    return Outcome(False, "totp-invalid", verdict)
 
 
 # --- enrolment ----------------------------------------------------------------------
@@ -218,6 +227,17 @@ def disable_totp(db: Session, user: User) -> bool:
     db.execute(sa.delete(BackupCode).where(BackupCode.user_id == user.id))
     result = db.execute(sa.delete(Totp).where(Totp.user_id == user.id))
     return bool(getattr(result, "rowcount", 0) >= 1)
+
+
+def rotate_secrets(db: Session, old_key: str, settings: Settings) -> int:
+    """Re-encrypt every stored TOTP secret under the current key; returns how many."""
+    rows = db.scalars(sa.select(Totp)).all()
+    for totp in rows:
+        totp.secret_encrypted = reencrypt_secret(
+            settings.secret_key, old_key, totp.secret_encrypted
+        )
+    db.flush()
+    return len(rows)
 
 
 def current_secret(totp: Totp, settings: Settings) -> str:

@@ -6,12 +6,18 @@ from typing import Any
 
 from flask import g, request
 
-from .. import queries, twofactor
-from ..auth import current_principal, endpoint, request_ip, settings
+from .. import events, queries, twofactor
+from ..auth import (
+    current_principal,
+    endpoint,
+    settings,
+    verify_credentials,
+    verify_login_code,
+)
+from ..clientip import request_ip
 from ..db import get_db, utcnow
-from ..errors import InvalidParams, LoginFailed, TwoFactorError
+from ..errors import InvalidParams
 from ..schemas import LoginBody, LoginResultSchema, LogoutResultSchema
-from ..security import burn_password_check, check_digest, password_digest
 from . import bp
 
 
@@ -23,22 +29,9 @@ def login() -> dict[str, Any]:
     login_name = params.get("user") or params.get("username")
     if not login_name:
         raise InvalidParams("user or username is required")
-    digest = password_digest(params["password"])
-    user = queries.find_user_for_login(db, login_name)
-    if user is None:
-        burn_password_check(digest, cfg.bcrypt_rounds)
-        raise LoginFailed()
-    if not check_digest(digest, user.password_hash) or not user.active:
-        raise LoginFailed()
+    user = verify_credentials(db, login_name, params["password"])
+    passed_totp = verify_login_code(db, user, params.get("code"), now)
     user_agent, ip = request.headers.get("User-Agent"), request_ip()
-    totp = twofactor.load_totp(db, user.id)
-    if totp is not None:
-        outcome = twofactor.check_code(db, user, totp, "totp", params.get("code"), now, cfg)
-        db.commit()
-        if not outcome.accepted:
-            error = outcome.error_type or "totp-invalid"
-            details = {"method": "totp", "codeGenerated": False, "availableMethods": ["totp"]}
-            raise LoginFailed(error, TwoFactorError.MESSAGES[error], details)
     session, token = queries.create_session(
         db,
         user,
@@ -48,9 +41,10 @@ def login() -> dict[str, Any]:
         now=now,
         expiration_days=cfg.login_expiration_days,
     )
-    if totp is not None:
+    if passed_totp:
         twofactor.remember(db, session.id, twofactor.fingerprint(user_agent, ip), now, cfg)
-    db.commit()
+    db.commit()  # the accepted TOTP step and the new session, together
+    events.emit("login", "success", user_id=user.id, sessionId=session.id)
     return {"data": {"userId": user.id, "authToken": token, "me": user}}
 
 
@@ -61,4 +55,11 @@ def logout() -> dict[str, Any]:
     principal, db = current_principal(), get_db()
     queries.logout_session(db, principal.session.id, principal.user.id, utcnow())
     db.commit()
+    events.emit(
+        "session.logout",
+        "success",
+        user_id=principal.user.id,
+        sessionId=principal.session.id,
+        by=principal.user.id,
+    )
     return {"data": {"message": "You've been logged out!"}}

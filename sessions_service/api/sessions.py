@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import g
 
-from .. import queries
+from .. import events, queries
 from ..auth import current_principal, endpoint, settings
 from ..db import get_db, utcnow
 from ..errors import NotFound
@@ -95,6 +95,8 @@ def _logout(owner_id: str | None) -> dict[str, Any]:
     if not ended:
         raise NotFound()
     db.commit()
+    caller = current_principal().user.id
+    events.emit("session.logout", "success", user_id=caller, sessionId=session_id, by=caller)
     return {"sessionId": session_id}
 
 

@@ -1,0 +1,420 @@
+"""The operator CLI (SPEC §7): click's CliRunner on the FlaskGroup, subprocesses for main().
+
+Every command runs against a real database of each kind; its printed JSON is checked and,
+where it matters, what it wrote is used through the API (login, token, TOTP code).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.cli import ScriptInfo
+
+from sessions_service.cli import cli
+from sessions_service.db import get_engine
+
+from .conftest import SECRET_KEY, _pg_url_for, make_app
+
+SCRIPT = str(Path(sys.executable).parent / "sessions-service")
+ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
+SUBPROCESS_TIMEOUT = 60
+UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/never_used"
+
+Invoke = Callable[..., Result]
+
+
+def is_rc_id(value: Any) -> bool:
+    """A 17-character id from Rocket.Chat's alphabet."""
+    return isinstance(value, str) and len(value) == 17 and set(value) <= set(ID_ALPHABET)
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """os.environ without any service setting, plus ``settings``."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("SESSIONS_") and k != "DATABASE_URL"
+    }
+    env.update(settings)
+    return env
+
+
+def run_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The console script in a subprocess (its main() turns config errors into one line)."""
+    return subprocess.run(
+        [SCRIPT, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _runner_invoke(database_url: str, apps: list[Flask]) -> Invoke:
+    def create_app() -> Flask:
+        # The FlaskGroup's own factory; kept so the engines can be disposed afterwards.
+        app: Flask = cli.create_app()
+        apps.append(app)
+        return app
+
+    def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
+        environ: dict[str, str | None] = {
+            "DATABASE_URL": database_url,
+            "SESSIONS_SECRET_KEY": SECRET_KEY,
+            "SESSIONS_BCRYPT_ROUNDS": "4",
+            "FLASK_RUN_FROM_CLI": None,  # FlaskGroup sets it; unset again after the run
+            **(env or {}),
+        }
+        return CliRunner().invoke(
+            cli, list(args), env=environ, obj=ScriptInfo(create_app=create_app)
+        )
+
+    return invoke
+
+
+@pytest.fixture
+def invoke(database_url: str) -> Iterator[Invoke]:
+    """Run ``sessions-service ARGS`` in-process against this test's database."""
+    apps: list[Flask] = []
+    yield _runner_invoke(database_url, apps)
+    for app in apps:
+        get_engine(app).dispose()
+
+
+def json_out(result: Result) -> dict[str, Any]:
+    """The command's JSON output, after checking it succeeded."""
+    assert result.exit_code == 0, (result.output, result.exception)
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+@pytest.fixture
+def api(tmp_path: Path, database_url: str) -> Iterator[Flask]:
+    """The app on the same database, to use what the CLI wrote through the API."""
+    app = make_app(tmp_path, database_url)
+    yield app
+    get_engine(app).dispose()
+
+
+@pytest.fixture
+def blank_postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new PostgreSQL database with no tables at all (never migrated)."""
+    request.getfixturevalue("pg_database")  # skips (or fails in CI) without TEST_DATABASE_URL
+    admin_url = os.environ["TEST_DATABASE_URL"]
+    admin = sa.create_engine(
+        _pg_url_for(admin_url, sa.make_url(admin_url).database or "postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
+    name = f"sessions_blank_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_url_for(admin_url, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of each kind that no migration has touched."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'blank.db'}"
+    url: str = request.getfixturevalue("blank_postgres_url")
+    return url
+
+
+# --- db -------------------------------------------------------------------------------
+
+
+def test_db_upgrade_is_idempotent_and_check_passes(blank_database_url: str) -> None:
+    apps: list[Flask] = []
+    invoke = _runner_invoke(blank_database_url, apps)
+    try:
+        for _ in range(2):
+            result = invoke("db", "upgrade")
+            assert result.exit_code == 0, (result.output, result.exception)
+            assert result.stdout.strip() == "database is at the newest migration"
+        checked = invoke("db", "check")
+        assert checked.exit_code == 0, (checked.output, checked.exception)
+        assert checked.stdout.strip() == "models match the migrations"
+        created = json_out(invoke("users", "create", "first", "--password", "pw"))
+        assert is_rc_id(created["userId"])
+    finally:
+        for app in apps:
+            get_engine(app).dispose()
+
+
+def test_db_check_reports_models_match_migrations(invoke: Invoke) -> None:
+    result = invoke("db", "check")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.stdout.strip() == "models match the migrations"
+
+
+# --- users ----------------------------------------------------------------------------
+
+
+def _login(app: Flask, username: str, password: str, **extra: str) -> dict[str, Any]:
+    response = app.test_client().post(
+        "/api/v1/login", json={"user": username, "password": password, **extra}
+    )
+    assert response.status_code == 200, response.get_json()
+    data: dict[str, Any] = response.get_json()["data"]
+    return data
+
+
+def test_users_create_prints_user_id_and_defaults_role_to_user(invoke: Invoke, api: Flask) -> None:
+    created = json_out(invoke("users", "create", "alice", "--password", "pw-alice"))
+    assert list(created) == ["userId"]
+    assert is_rc_id(created["userId"])
+
+    me = _login(api, "alice", "pw-alice")["me"]
+    assert me == {
+        "_id": created["userId"],
+        "username": "alice",
+        "name": None,
+        "roles": ["user"],
+        "active": True,
+    }
+
+
+def test_users_create_with_name_email_and_roles(invoke: Invoke, api: Flask) -> None:
+    created = json_out(
+        invoke(
+            "users",
+            "create",
+            "Boss",
+            "--password",
+            "pw-boss",
+            "--name",
+            "The Boss",
+            "--email",
+            "boss@example.org",
+            "--role",
+            "admin",
+            "--role",
+            "user",
+        )
+    )
+    me = _login(api, "BOSS@example.org", "pw-boss")["me"]
+    assert me == {
+        "_id": created["userId"],
+        "username": "Boss",
+        "name": "The Boss",
+        "roles": ["admin", "user"],
+        "active": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (["alice"], ["alice"]),
+        (["alice"], ["ALICE"]),
+        (["Alice"], ["aLiCe"]),
+        (["alice", "--email", "a@example.org"], ["bob", "--email", "A@EXAMPLE.ORG"]),
+    ],
+    ids=["same-username", "upper-case-username", "mixed-case-username", "email-case"],
+)
+def test_users_create_refuses_duplicates(
+    invoke: Invoke, first: list[str], second: list[str]
+) -> None:
+    json_out(invoke("users", "create", *first, "--password", "pw-1"))
+    result = invoke("users", "create", *second, "--password", "pw-2")
+    assert result.exit_code != 0
+    assert "already exists" in result.stderr
+    assert result.stdout == ""
+    assert isinstance(result.exception, SystemExit), result.exception  # a clean click error
+
+
+# --- totp -----------------------------------------------------------------------------
+
+
+def test_totp_enable_prints_secret_uri_and_backup_codes(invoke: Invoke, api: Flask) -> None:
+    json_out(invoke("users", "create", "tina", "--password", "pw-tina"))
+    enrolment = json_out(invoke("totp", "enable", "tina"))
+    assert set(enrolment) == {"secret", "uri", "backupCodes"}
+    secret, uri, codes = enrolment["secret"], enrolment["uri"], enrolment["backupCodes"]
+    assert len(base64.b32decode(secret)) >= 10
+    assert uri.startswith("otpauth://totp/")
+    assert pyotp.parse_uri(uri).secret == secret
+    assert "tina" in uri
+    assert len(codes) == 12
+    assert len(set(codes)) == 12
+    assert all(isinstance(code, str) and len(code) == 8 for code in codes)
+
+    # What was printed is what the server checks.
+    assert _login(api, "tina", "pw-tina", code=pyotp.TOTP(secret).now())["me"]["username"] == (
+        "tina"
+    )
+    assert _login(api, "tina", "pw-tina", code=codes[0])["me"]["username"] == "tina"
+
+
+def test_totp_enable_for_unknown_user_fails(invoke: Invoke) -> None:
+    result = invoke("totp", "enable", "nobody")
+    assert result.exit_code != 0
+    assert "no such user: nobody" in result.stderr
+    assert result.stdout == ""
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bypass", [[], ["--bypass-2fa"]], ids=["plain", "bypass-2fa"])
+def test_tokens_create_prints_a_working_login(
+    invoke: Invoke, api: Flask, bypass: list[str]
+) -> None:
+    user_id = json_out(invoke("users", "create", "svc", "--password", "pw-svc"))["userId"]
+    token = json_out(invoke("tokens", "create", "svc", *bypass))
+    assert set(token) == {"userId", "authToken", "sessionId"}
+    assert token["userId"] == user_id
+    assert isinstance(token["authToken"], str) and len(token["authToken"]) >= 43
+    assert is_rc_id(token["sessionId"])
+
+    response = api.test_client().get(
+        "/api/v1/sessions/list",
+        headers={"X-User-Id": token["userId"], "X-Auth-Token": token["authToken"]},
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["total"] == 1
+    (session,) = body["sessions"]
+    assert session["sessionId"] == session["_id"] == token["sessionId"]
+    assert session["host"] == session["ip"] == ""
+    assert "device" not in session
+
+
+def test_tokens_create_for_unknown_user_fails(invoke: Invoke) -> None:
+    result = invoke("tokens", "create", "nobody")
+    assert result.exit_code != 0
+    assert "no such user: nobody" in result.stderr
+    assert result.stdout == ""
+
+
+# --- keys and configuration errors ----------------------------------------------------
+
+
+def _assert_fernet_key(text: str) -> str:
+    key = text.strip()
+    assert len(base64.urlsafe_b64decode(key)) == 32
+    Fernet(key.encode())  # raises if malformed
+    return key
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DATABASE_URL": UNREACHABLE_PG},
+        {"DATABASE_URL": "mysql://nope", "SESSIONS_SECRET_KEY": "not-a-fernet-key"},
+    ],
+    ids=["postgres-without-secret-key", "invalid-settings"],
+)
+def test_keys_generate_needs_no_configuration(env: dict[str, str]) -> None:
+    first = run_script("keys", "generate", env=clean_env(**env))
+    second = run_script("keys", "generate", env=clean_env(**env))
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert _assert_fernet_key(first.stdout) != _assert_fernet_key(second.stdout)
+    assert first.stdout.count("\n") == 1
+
+
+def test_keys_generate_in_process_without_secret_key() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["keys", "generate"],
+        env={
+            "DATABASE_URL": UNREACHABLE_PG,
+            "SESSIONS_SECRET_KEY": None,
+            "FLASK_RUN_FROM_CLI": None,
+        },
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    _assert_fernet_key(result.stdout)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["db", "upgrade"],
+        ["users", "create", "x", "--password", "y"],
+        ["serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", "1"],
+    ],
+    ids=["db-upgrade", "users-create", "serve"],
+)
+def test_postgres_without_secret_key_is_a_one_line_error(args: list[str]) -> None:
+    argv = [a.format(port=free_port()) for a in args]
+    done = run_script(*argv, env=clean_env(DATABASE_URL=UNREACHABLE_PG))
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "SESSIONS_SECRET_KEY" in lines[0]
+    assert "sessions-service keys generate" in lines[0]
+    assert "Traceback" not in done.stdout + done.stderr
+    assert done.stdout == ""
+
+
+# --- serve ----------------------------------------------------------------------------
+
+
+def test_serve_refuses_a_never_migrated_postgres_database(
+    blank_postgres_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=clean_env(
+                DATABASE_URL=blank_postgres_url,
+                SESSIONS_SECRET_KEY=SECRET_KEY,
+                SESSIONS_BCRYPT_ROUNDS="4",
+            ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        returncode = proc.wait(timeout=SUBPROCESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        pytest.fail(f"serve kept running on an unmigrated database:\n{log.read_text()}")
+    output = log.read_text()
+    assert returncode != 0, output
+    assert "sessions-service db upgrade" in output
+    assert "Booting worker" not in output
+    assert "Listening at" not in output
+    assert "Traceback" not in output
+
+    # Nothing was created: the refusal happened before any migration.
+    engine = sa.create_engine(blank_postgres_url)
+    try:
+        with engine.connect() as conn:
+            assert sa.inspect(conn).get_table_names() == []
+    finally:
+        engine.dispose()
