@@ -97,7 +97,7 @@ def _sqlite_regexp(pattern: str | None, value: Any) -> bool:
         return False
 
 
-def regex_match(column: ColumnElement[Any], pattern: str, dialect: str) -> ColumnElement[bool]:
+def regex_match(column: Any, pattern: str, dialect: str) -> ColumnElement[bool]:
     """Case-insensitive unanchored match of ``column`` against a bound pattern."""
     if dialect == "postgresql":
         return column.op("~*", return_type=sa.Boolean)(sa.bindparam(None, pattern, sa.String))
@@ -124,9 +124,13 @@ def is_invalid_regex_error(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) == "2201B"
 
 
-def sort_text(column: Any, dialect: str) -> ColumnElement[Any]:
-    """A text sort key: NULL as '' (lowest) and code-point order on both databases."""
-    expr = sa.func.coalesce(column, "")
+def sort_text(column: Any, dialect: str, *, nullable: bool) -> ColumnElement[Any]:
+    """A text sort key: NULL as '' (lowest) and code-point order on both databases.
+
+    Written exactly as the ``px_*`` indexes of migration 0002, so they serve it: the ''
+    is a literal (a bound parameter would not match an index expression).
+    """
+    expr = sa.func.coalesce(column, sa.literal_column("''")) if nullable else column
     if dialect == "postgresql":
         return expr.collate("C")
     return expr  # SQLite's default BINARY collation compares UTF-8 bytes = code points

@@ -122,3 +122,15 @@ class Permission(Base):
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     roles: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+
+
+class SessionCount(Base):
+    """Sessions not logged out, per hour of expiry; kept exact by database triggers.
+
+    Lets an unfiltered list count its total without scanning ``sessions`` (migration 0002).
+    """
+
+    __tablename__ = "session_counts"
+
+    bucket: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    active: Mapped[int] = mapped_column(sa.BigInteger)

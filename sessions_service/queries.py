@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
 
 from .db import regex_match, sort_text
-from .models import ID_LENGTH, USER_AGENT_MAX, User, UserSession
+from .models import ID_LENGTH, USER_AGENT_MAX, SessionCount, User, UserSession
 from .security import hash_password, hash_token, new_id, new_token
 from .useragent import parse_user_agent
 
@@ -168,26 +168,27 @@ def authorize_two_factor(db: Session, session_id: str, until: datetime, fingerpr
 
 # --- listing ------------------------------------------------------------------------
 
-SORT_COLUMNS: dict[str, Any] = {
-    "loginAt": UserSession.login_at,
-    "device.name": UserSession.device_name,
-    "device.os.name": UserSession.device_os_name,
-    "device.os.version": UserSession.device_os_version,
-    "_user.name": User.name,
-    "_user.username": User.username,
+# Sort keys: (column, may it be NULL). Text keys sort NULL as '' and by code point.
+SORT_COLUMNS: dict[str, tuple[Any, bool]] = {
+    "loginAt": (UserSession.login_at, False),
+    "device.name": (UserSession.device_name, True),
+    "device.os.name": (UserSession.device_os_name, True),
+    "device.os.version": (UserSession.device_os_version, True),
+    "_user.name": (User.name, True),
+    "_user.username": (User.username, False),
 }
-
-FILTER_COLUMNS: tuple[Any, ...] = (
-    User.username,
-    User.name,
+USER_SORT_KEYS = {"_user.name", "_user.username"}
+# Filtered device fields: few distinct values, so the pattern runs once per value.
+DEVICE_FILTER_COLUMNS = (
     UserSession.device_name,
     UserSession.device_type,
     UserSession.device_os_name,
-    UserSession.id,
-    UserSession.user_id,
-    UserSession.ip,
-    UserSession.host,
 )
+# Filtered session fields with (nearly) one value per row: trigram-indexed on PostgreSQL.
+SESSION_FILTER_COLUMNS = (UserSession.id, UserSession.ip, UserSession.host)
+# Matching users are passed as a list up to this many, else as a subquery.
+USER_ID_LIST_LIMIT = 1000
+SECONDS_PER_BUCKET = 3600  # session_counts' bucket width (migration 0002)
 
 
 @dataclass(frozen=True)
@@ -198,16 +199,76 @@ class Page:
     total: int
 
 
+def _sort_key(key: str, dialect: str) -> Any:
+    column, nullable = SORT_COLUMNS[key]
+    return column if key == "loginAt" else sort_text(column, dialect, nullable=nullable)
+
+
 def _order_by(sort: Sequence[tuple[str, int]], dialect: str) -> list[Any]:
-    clauses = []
-    for key, direction in sort:
-        column = SORT_COLUMNS[key]
-        expr = column if key == "loginAt" else sort_text(column, dialect)
-        clauses.append(expr.asc() if direction == 1 else expr.desc())
+    clauses = [
+        _sort_key(key, dialect).asc() if direction == 1 else _sort_key(key, dialect).desc()
+        for key, direction in sort
+    ]
     # sessionId is the final tie-breaker so pages never overlap or skip.
-    tie = sort_text(UserSession.id, dialect)
+    tie = sort_text(UserSession.id, dialect, nullable=False)
     clauses.append(tie.asc() if sort[0][1] == 1 else tie.desc())
     return clauses
+
+
+def _matching_values(db: Session, column: Any, pattern: str, dialect: str) -> list[str]:
+    """Distinct values of a low-cardinality column that match (a loose index scan)."""
+    expr = sort_text(column, dialect, nullable=True)  # the px_ index's expression
+    not_ended = UserSession.logout_at.is_(None)
+    first = sa.select(expr).where(not_ended).order_by(expr).limit(1).scalar_subquery()
+    values = sa.select(first.label("v")).cte("distinct_values", recursive=True)
+    following = (
+        sa.select(expr).where(not_ended, expr > values.c.v).order_by(expr).limit(1)
+    ).scalar_subquery()
+    values = values.union_all(sa.select(following).where(values.c.v.is_not(None)))
+    value = values.c.v.collate("default") if dialect == "postgresql" else values.c.v
+    stmt = sa.select(values.c.v).where(
+        values.c.v.is_not(None), regex_match(value, pattern, dialect)
+    )
+    return list(db.scalars(stmt))
+
+
+def _filter_parts(db: Session, pattern: str, dialect: str) -> list[sa.ColumnElement[bool]]:
+    """Conditions, any of which makes a session match: each field searched where cheapest."""
+    user_match = sa.or_(
+        *(regex_match(c, pattern, dialect) for c in (User.username, User.name, User.id))
+    )
+    user_ids = list(db.scalars(sa.select(User.id).where(user_match).limit(USER_ID_LIST_LIMIT + 1)))
+    parts: list[sa.ColumnElement[bool]] = []
+    if len(user_ids) > USER_ID_LIST_LIMIT:
+        parts.append(UserSession.user_id.in_(sa.select(User.id).where(user_match)))
+    elif user_ids:
+        parts.append(UserSession.user_id.in_(user_ids))
+    for column in DEVICE_FILTER_COLUMNS:
+        values = _matching_values(db, column, pattern, dialect)
+        named = [v for v in values if v != ""]
+        if named:
+            parts.append(sort_text(column, dialect, nullable=True).in_(named))
+        if "" in values:  # '' stands for NULL too in the index; NULL never matches
+            parts.append(column == "")
+    parts += [regex_match(c, pattern, dialect) for c in SESSION_FILTER_COLUMNS]
+    return parts
+
+
+def _unfiltered_total(db: Session, now: datetime) -> int:
+    """Active sessions of everyone: the hourly counts, plus a count of the current hour."""
+    bucket = int(now.timestamp()) // SECONDS_PER_BUCKET
+    bucket_end = datetime.fromtimestamp((bucket + 1) * SECONDS_PER_BUCKET, UTC)
+    later = db.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(SessionCount.active), 0)).where(
+            SessionCount.bucket > bucket
+        )
+    )
+    this_hour = db.scalar(
+        sa.select(sa.func.count())
+        .select_from(UserSession)
+        .where(*active_conditions(now), UserSession.expires_at < bucket_end)
+    )
+    return int(later or 0) + int(this_hour or 0)
 
 
 def list_sessions(
@@ -220,24 +281,37 @@ def list_sessions(
     pattern: str | None = None,
     user_id: str | None = None,
 ) -> Page:
-    """Active sessions (optionally one user's), regex-filtered, sorted, then paged."""
+    """Active sessions (optionally one user's), regex-filtered, sorted, then paged.
+
+    Same rows, order and total as joining users and matching every field with the regex;
+    shaped so that each case can use an index (migration 0002).
+    """
     dialect = db.get_bind().dialect.name
     conditions = active_conditions(now)
     if user_id is not None:
         conditions.append(UserSession.user_id == user_id)
     if pattern:
-        conditions.append(sa.or_(*(regex_match(c, pattern, dialect) for c in FILTER_COLUMNS)))
-    base = sa.select(UserSession).join(UserSession.user).where(*conditions)
-    total = db.scalar(sa.select(sa.func.count()).select_from(base.subquery())) or 0
-    if count == 0 or offset >= total:
-        return Page([], total)
+        # OR of index-friendly parts: PostgreSQL combines them with a BitmapOr.
+        conditions.append(sa.or_(*_filter_parts(db, pattern, dialect)))
+    if pattern or user_id is not None:
+        total = db.scalar(sa.select(sa.func.count()).select_from(UserSession).where(*conditions))
+    else:
+        total = _unfiltered_total(db, now)
+    if count == 0 or offset >= (total or 0):
+        return Page([], total or 0)
+    # The page's ids first (index-only where possible), then only those rows in full.
+    ids = sa.select(UserSession.id).where(*conditions)
+    if any(key in USER_SORT_KEYS for key, _ in sort):
+        ids = ids.join(UserSession.user)
+    page_ids = ids.order_by(*_order_by(sort, dialect)).offset(offset).limit(count).subquery()
     stmt = (
-        base.options(contains_eager(UserSession.user))
+        sa.select(UserSession)
+        .join(UserSession.user)
+        .join(page_ids, page_ids.c.id == UserSession.id)
+        .options(contains_eager(UserSession.user))
         .order_by(*_order_by(sort, dialect))
-        .offset(offset)
-        .limit(count)
     )
-    return Page(list(db.scalars(stmt)), total)
+    return Page(list(db.scalars(stmt)), total or 0)
 
 
 def get_session(db: Session, session_id: str, *, user_id: str | None = None) -> UserSession | None:

@@ -30,7 +30,7 @@ CHROME_113 = (
     "Chrome/113.0.0.0 Safari/537.36"
 )
 FIREFOX_112 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:109.0) Gecko/20100101 Firefox/112.0"
-TABLES = ("backup_codes", "totp", "sessions", "users")
+TABLES = ("backup_codes", "totp", "sessions", "users", "session_counts")
 
 
 def _pg_admin_url() -> str | None:
