@@ -81,7 +81,7 @@ def population(app, helpers):
     for i in range(30):
         accounts.append(helpers.user(f"user-{i}", name=names[i % len(names)]))
     now = utcnow()
-    for n in range(240):
+    for _ in range(240):
         account = accounts[rng.randrange(len(accounts))]
         helpers.session_for(
             account,

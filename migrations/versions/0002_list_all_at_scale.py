@@ -105,6 +105,12 @@ def _postgresql() -> None:
             f"CREATE INDEX px_sessions_active_{column} ON sessions "
             f'((COALESCE({column}, \'\') COLLATE "C"), (id COLLATE "C")) {active}'
         )
+        # The filter compares this expression as text; its statistics give the planner
+        # real row estimates (else it guesses 0.5% and never goes parallel).
+        op.execute(
+            f"CREATE STATISTICS px_stat_sessions_{column} "
+            f"ON ((COALESCE({column}, '')::text)) FROM sessions"
+        )
     for column in ("id", "ip", "host"):
         op.execute(
             f"CREATE INDEX px_sessions_active_{column}_trgm ON sessions "
@@ -168,6 +174,8 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS session_counts_{name} ON sessions")
         op.execute("DROP FUNCTION IF EXISTS session_counts_apply()")
         op.execute("DROP FUNCTION IF EXISTS session_counts_truncate()")
+        for column in DEVICE_COLUMNS:
+            op.execute(f"DROP STATISTICS IF EXISTS px_stat_sessions_{column}")
     else:
         for name in ("insert", "update_old", "update_new", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS session_counts_{name}")
