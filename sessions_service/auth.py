@@ -112,11 +112,15 @@ def _load(schema: type[Schema], data: Any) -> dict[str, Any]:
 
 
 def query_params() -> dict[str, str]:
-    """Single-valued query parameters; a repeated one is a 400."""
-    repeated = sorted({k for k in request.args if len(request.args.getlist(k)) > 1})
+    """Single-valued query parameters; a repeated or non-UTF-8 one is a 400."""
+    try:
+        args = request.args
+    except UnicodeDecodeError:
+        raise InvalidParams("the query string is not valid UTF-8") from None
+    repeated = sorted({k for k in args if len(args.getlist(k)) > 1})
     if repeated:
         raise InvalidParams(f"parameter '{repeated[0]}' given more than once")
-    return request.args.to_dict()
+    return args.to_dict()
 
 
 def json_body() -> Any:

@@ -63,7 +63,7 @@ def prepare_and_serve(host: str, port: int, workers: int, demo: bool = False) ->
             "accesslog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
             "timeout": 30,
-            # Explicit request limits: longer lines/headers are refused with 400 by gunicorn.
+            # Explicit request limits: gunicorn refuses longer ones itself (414/431/400).
             "limit_request_line": 8190,
             "limit_request_fields": 100,
             "limit_request_field_size": 8190,
