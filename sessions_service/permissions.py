@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from .errors import Forbidden
 from .models import Permission, User
 
 VIEW_DEVICE_MANAGEMENT = "view-device-management"
 LOGOUT_DEVICE_MANAGEMENT = "logout-device-management"
-DEFAULT_PERMISSIONS: dict[str, list[str]] = {
-    VIEW_DEVICE_MANAGEMENT: ["admin"],
-    LOGOUT_DEVICE_MANAGEMENT: ["admin"],
-}
+# Both are granted to the "admin" role by migration 0001 (as Rocket.Chat's defaults).
 
 
 def has_permission(db: Session, user: User, permission_id: str) -> bool:
@@ -21,9 +17,3 @@ def has_permission(db: Session, user: User, permission_id: str) -> bool:
     if permission is None:
         return False
     return bool(set(user.roles or []) & set(permission.roles or []))
-
-
-def require(db: Session, user: User, permission_id: str) -> None:
-    """Raise Forbidden unless the user holds the permission."""
-    if not has_permission(db, user, permission_id):
-        raise Forbidden()
