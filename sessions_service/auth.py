@@ -97,8 +97,9 @@ def _authenticate(now: datetime) -> Principal:
     if session is None or session.user_id != user_id or not session.user.active:
         events.emit("auth", "failure", claimed_user_id=user_id, path=request.path)
         raise Unauthorized()
-    queries.touch_session(db, session.id, now)
-    db.commit()
+    if now - session.last_activity_at >= queries.ACTIVITY_RESOLUTION:
+        queries.touch_session(db, session.id, now)  # conditional again: races write once
+        db.commit()
     return Principal(session.user, session)
 
 
@@ -150,11 +151,6 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
     session, user = principal.session, principal.user
     if session.bypass_2fa:
         return
-    db = get_db()
-    totp = twofactor.load_totp(db, user.id)
-    available = twofactor.available_methods(user, totp, cfg)
-    if not available:
-        return
     client = twofactor.fingerprint(request.headers.get("User-Agent"), request_ip())
     if (
         cfg.twofa_remember_for > 0
@@ -162,6 +158,11 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
         and session.twofa_authorized_until > now
         and session.twofa_fingerprint == client
     ):
+        return
+    db = get_db()
+    totp = twofactor.load_totp(db, user.id)
+    available = twofactor.available_methods(user, totp, cfg)
+    if not available:
         return
     method = twofactor.choose_method(available, request.headers.get("x-2fa-method"))
     code = request.headers.get("x-2fa-code")

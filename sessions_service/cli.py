@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 import click
 from cryptography.fernet import Fernet
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
-from . import events, queries, twofactor
+from . import events, importer, queries, twofactor
 from .config import ConfigError, Settings
-from .db import check_models_match_migrations, new_session, upgrade_schema, utcnow
+from .db import check_models_match_migrations, get_engine, new_session, upgrade_schema, utcnow
 from .security import KeyMismatch, generate_fernet_key
+from .synthetic import synthetic_lines
+
+DEMO_SEED = 20230524
 
 db_cli = AppGroup("db", help="Database schema.")
 users_cli = AppGroup("users", help="User accounts.")
@@ -192,23 +199,124 @@ def serve(host: str, port: int, workers: int) -> None:
     prepare_and_serve(host, port, workers)
 
 
+def seed_demo_sessions(app: Flask, count: int) -> importer.ImportSummary | None:
+    """On an empty database, seed the demo users and ``count`` generated sessions."""
+    from .demo import seed_if_empty
+
+    if not seed_if_empty(app):
+        return None
+    with get_engine(app).connect() as conn:
+        summary = importer.import_sessions(
+            conn,
+            synthetic_lines(count, seed=DEMO_SEED),
+            expiration_days=app.config["SETTINGS"].login_expiration_days,
+            after_batch=lambda _batch: conn.commit(),
+        )
+        importer.analyze(conn)
+        conn.commit()
+    click.echo(
+        f"Seeded {summary.sessions_imported} generated sessions "
+        f"of {summary.users_created} users in {summary.seconds:.1f} s."
+    )
+    return summary
+
+
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-def demo(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--sessions",
+    type=click.IntRange(1, 10_000_000),
+    default=None,
+    help="Also seed this many generated sessions (only into an empty database).",
+)
+def demo(host: str, port: int, workers: int, sessions: int | None) -> None:
     """Migrate, seed demo data if the database is empty, print how to call it, serve."""
+    from . import create_app
     from .server import prepare_and_serve
 
+    if sessions:
+        app = create_app()
+        upgrade_schema(app)
+        seed_demo_sessions(app, sessions)
+        get_engine(app).dispose()
     prepare_and_serve(host, port, workers, demo=True)
+
+
+@contextmanager
+def _import_progress(file: IO[bytes]) -> Iterator[Callable[[importer.BatchProgress], None]]:
+    """A progress bar on a terminal (a line counter when the input size is unknown)."""
+    stderr = sys.stderr
+    if not stderr.isatty():
+        yield lambda _batch: None
+        return
+    try:
+        info = os.fstat(file.fileno())
+        size = info.st_size if stat.S_ISREG(info.st_mode) else None
+    except (OSError, ValueError):
+        size = None
+    if size:
+        with click.progressbar(length=size, label="importing", file=stderr) as bar:
+            yield lambda batch: bar.update(batch.bytes)
+        return
+    lines = 0
+
+    def count(batch: importer.BatchProgress) -> None:
+        nonlocal lines
+        lines += batch.lines
+        click.echo(f"\rimporting: {lines} lines read", file=stderr, nl=False)
+
+    yield count
+    click.echo("", file=stderr)
+
+
+@click.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--batch-size",
+    default=importer.BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Lines written (and committed) together.",
+)
+@with_appcontext
+def import_sessions(file: IO[bytes], batch_size: int) -> None:
+    """Bulk-load sessions and their users from JSON Lines (FILE, or - for stdin).
+
+    Bad lines are reported on stderr as "line N: reason"; the rest are imported.
+    Prints a JSON summary.
+    """
+    with get_engine(current_app).connect() as conn, _import_progress(file) as advance:
+
+        def after_batch(batch: importer.BatchProgress) -> None:
+            conn.commit()
+            for rejection in batch.rejections:
+                click.echo(f"line {rejection.line}: {rejection.reason}", err=True)
+            advance(batch)
+
+        summary = importer.import_sessions(
+            conn,
+            file,
+            expiration_days=_settings().login_expiration_days,
+            batch_size=batch_size,
+            after_batch=after_batch,
+        )
+        if summary.sessions_imported:
+            importer.analyze(conn)
+            conn.commit()
+    _echo_json(summary.as_dict())
+
+
+COMMANDS = (serve, demo, import_sessions)
 
 
 def register(app: Flask) -> None:
     """Add the operator commands to ``flask --app app``."""
     for group in GROUPS:
         app.cli.add_command(group)
-    app.cli.add_command(serve)
-    app.cli.add_command(demo)
+    for command in COMMANDS:
+        app.cli.add_command(command)
 
 
 def _create_app() -> Flask:
@@ -226,8 +334,8 @@ cli = FlaskGroup(
 )
 for _group in GROUPS:
     cli.add_command(_group)
-cli.add_command(serve)
-cli.add_command(demo)
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

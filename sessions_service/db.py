@@ -176,6 +176,9 @@ def create_db_engine(settings: Settings) -> Engine:
             "connect_timeout": 5,
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
             "application_name": "sessions-service",
+            # Never server-side prepared statements: a generic plan can be far slower for
+            # list.all's filters than the custom plan made for each pattern.
+            "prepare_threshold": None,
         },
     )
 

@@ -27,17 +27,35 @@ DEVICE_COLUMNS = ("device_name", "device_type", "device_os_name", "device_os_ver
 PG_FUNCTION = """
 CREATE FUNCTION session_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+  IF TG_OP = 'DELETE' THEN
     INSERT INTO session_counts (bucket, active)
     SELECT floor(extract(epoch FROM expires_at) / 3600)::bigint AS b, -count(*)
     FROM old_rows WHERE logout_at IS NULL GROUP BY b ORDER BY b
     ON CONFLICT (bucket) DO UPDATE SET active = session_counts.active + EXCLUDED.active;
-  END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') THEN
+  ELSE
     INSERT INTO session_counts (bucket, active)
     SELECT floor(extract(epoch FROM expires_at) / 3600)::bigint AS b, count(*)
     FROM new_rows WHERE logout_at IS NULL GROUP BY b ORDER BY b
     ON CONFLICT (bucket) DO UPDATE SET active = session_counts.active + EXCLUDED.active;
+  END IF;
+  RETURN NULL;
+END $$;
+"""
+
+# Row level: PostgreSQL allows no transition tables on a trigger with a column list, and
+# only logouts and expiry changes can move the counts (not activity or 2FA updates).
+PG_UPDATE_FUNCTION = """
+CREATE FUNCTION session_counts_update_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF OLD.logout_at IS NULL THEN
+    INSERT INTO session_counts (bucket, active)
+    VALUES (floor(extract(epoch FROM OLD.expires_at) / 3600)::bigint, -1)
+    ON CONFLICT (bucket) DO UPDATE SET active = session_counts.active - 1;
+  END IF;
+  IF NEW.logout_at IS NULL THEN
+    INSERT INTO session_counts (bucket, active)
+    VALUES (floor(extract(epoch FROM NEW.expires_at) / 3600)::bigint, 1)
+    ON CONFLICT (bucket) DO UPDATE SET active = session_counts.active + 1;
   END IF;
   RETURN NULL;
 END $$;
@@ -56,9 +74,10 @@ PG_TRIGGERS = [
     "FOR EACH STATEMENT EXECUTE FUNCTION session_counts_truncate()",
     "CREATE TRIGGER session_counts_insert AFTER INSERT ON sessions "
     "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION session_counts_apply()",
-    "CREATE TRIGGER session_counts_update AFTER UPDATE ON sessions "
-    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION session_counts_apply()",
+    "CREATE TRIGGER session_counts_update AFTER UPDATE OF logout_at, expires_at ON sessions "
+    "FOR EACH ROW WHEN (OLD.logout_at IS DISTINCT FROM NEW.logout_at "
+    "OR OLD.expires_at IS DISTINCT FROM NEW.expires_at) "
+    "EXECUTE FUNCTION session_counts_update_row()",
     "CREATE TRIGGER session_counts_delete AFTER DELETE ON sessions "
     "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION session_counts_apply()",
 ]
@@ -123,6 +142,7 @@ def _postgresql() -> None:
             f"CREATE INDEX px_users_{column}_trgm ON users USING gin ({column} gin_trgm_ops)"
         )
     op.execute(PG_FUNCTION)
+    op.execute(PG_UPDATE_FUNCTION)
     op.execute(PG_TRUNCATE_FUNCTION)
     for statement in PG_TRIGGERS:
         op.execute(statement)
@@ -173,6 +193,7 @@ def downgrade() -> None:
         for name in ("insert", "update", "delete", "truncate"):
             op.execute(f"DROP TRIGGER IF EXISTS session_counts_{name} ON sessions")
         op.execute("DROP FUNCTION IF EXISTS session_counts_apply()")
+        op.execute("DROP FUNCTION IF EXISTS session_counts_update_row()")
         op.execute("DROP FUNCTION IF EXISTS session_counts_truncate()")
         for column in DEVICE_COLUMNS:
             op.execute(f"DROP STATISTICS IF EXISTS px_stat_sessions_{column}")
