@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,13 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from sessions_service import create_app, queries, twofactor
 from sessions_service.db import get_engine, new_session, upgrade_schema, utcnow
 from sessions_service.security import password_digest
+
+from .bodies import LOGGED_OUT
 
 SECRET_KEY = "SSKbIscDZyYeIeC5Lm_Ye4T_TJhK2vNzd4uryucVhaM="
 CHROME_113 = (
@@ -30,6 +34,8 @@ CHROME_113 = (
     "Chrome/113.0.0.0 Safari/537.36"
 )
 FIREFOX_112 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:109.0) Gecko/20100101 Firefox/112.0"
+SESSIONS_API = "/api/v1/sessions"
+LIST_ALL = f"{SESSIONS_API}/list.all"
 TABLES = ("backup_codes", "totp", "sessions", "users", "session_counts")
 
 
@@ -44,6 +50,27 @@ def _pg_url_for(admin_url: str, dbname: str) -> str:
         .set(drivername="postgresql+psycopg", database=dbname)
         .render_as_string(hide_password=False)
     )
+
+
+@contextmanager
+def created_pg_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its URL), dropped at the end of the block."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(
+        _pg_url_for(admin_url, sa.make_url(admin_url).database or "postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"TEST_DATABASE_URL is set but PostgreSQL is unreachable: {exc.orig}")
+    try:
+        yield _pg_url_for(admin_url, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def make_app(tmp_path: Path, database_url: str, **env: str) -> Flask:
@@ -78,18 +105,7 @@ def pg_database() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("TEST_DATABASE_URL must be set in CI: the PostgreSQL tests cannot run")
         pytest.skip("TEST_DATABASE_URL not set: PostgreSQL half skipped (it fails in CI)")
-    name = f"sessions_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(
-        _pg_url_for(admin_url, sa.make_url(admin_url).database or "postgres"),
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"TEST_DATABASE_URL is set but PostgreSQL is unreachable: {exc.orig}")
-    url = _pg_url_for(admin_url, name)
-    try:
+    with created_pg_database(admin_url, "sessions_test") as url:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -97,10 +113,6 @@ def pg_database() -> Iterator[str]:
             upgrade_schema(app)
             get_engine(app).dispose()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _reset_postgres(url: str) -> None:
@@ -227,9 +239,7 @@ class Helpers:
         environ: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Login:
-        body: dict[str, str] = {"user": account.username, "password": account.password}
-        if code is not None:
-            body["code"] = code
+        body = login_body(account, code)
         sent = dict(headers or {})
         if user_agent is not None:
             sent["User-Agent"] = user_agent
@@ -285,3 +295,59 @@ class Helpers:
 @pytest.fixture
 def helpers(app: Flask, client: FlaskClient) -> Helpers:
     return Helpers(app, client)
+
+
+# --- request and assertion helpers shared by the test modules --------------------------
+
+
+def login_body(account: Account, code: str | None = None) -> dict[str, str]:
+    """The JSON body of POST /login for this account (with a two-factor code if given)."""
+    body = {"user": account.username, "password": account.password}
+    if code is not None:
+        body["code"] = code
+    return body
+
+
+def list_all(
+    client: FlaskClient,
+    login: Login,
+    code: str | None = None,
+    *,
+    user_agent: str | None = None,
+    ip: str = "127.0.0.1",
+    **extra: str,
+) -> TestResponse:
+    """GET list.all as ``login`` (with an x-2fa-code, another User-Agent or IP if given)."""
+    headers = login.headers(**extra)
+    if user_agent is not None:
+        headers["User-Agent"] = user_agent
+    if code is not None:
+        headers["x-2fa-code"] = code
+    return client.get(LIST_ALL, headers=headers, environ_base={"REMOTE_ADDR": ip})
+
+
+def wrong_code(account: Account) -> str:
+    """A six-digit code that is not valid in the current ±1 step window."""
+    window = {account.code(step) for step in (-1, 0, 1)}
+    return next(c for c in ("123456", "654321", "000000", "999999") if c not in window)
+
+
+def alive(client: FlaskClient, login: Login) -> bool:
+    """Does this login's token still authenticate? (401 must carry SPEC §2's exact body.)"""
+    response = client.get(f"{SESSIONS_API}/list", headers=login.headers())
+    if response.status_code == 401:
+        assert response.get_json() == LOGGED_OUT
+        return False
+    assert response.status_code == 200, response.get_json()
+    return True
+
+
+def assert_invalid_params(response: TestResponse) -> None:
+    """400 invalid-params: SPEC §4's envelope with a description of what is wrong."""
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert set(body) == {"success", "error", "errorType"}, body
+    assert body["success"] is False
+    assert body["errorType"] == "invalid-params"
+    assert body["error"].endswith(" [invalid-params]")
+    assert len(body["error"]) > len(" [invalid-params]")

@@ -10,18 +10,12 @@ import pytest
 
 from sessions_service.db import utcnow
 
+from .bodies import FIREFOX_112_DEVICE, LOGGED_OUT, LOGIN_FAILED, LOGOUT_DONE
 from .conftest import CHROME_113, FIREFOX_112
 
 LIST_ALL = "/api/v1/sessions/list.all"
 LOGIN = "/api/v1/login"
 LOGOUT = "/api/v1/logout"
-LOGGED_OUT = {
-    "success": False,
-    "status": "error",
-    "message": "You must be logged in to do this.",
-    "error": "You must be logged in to do this.",
-}
-LOGIN_FAILED = {"status": "error", "error": "Unauthorized", "message": "Unauthorized"}
 ENDPOINTS = [("GET", LIST_ALL), ("POST", LOGOUT)]
 ENDPOINT_IDS = ["list.all", "logout"]
 
@@ -141,10 +135,7 @@ def test_logout_ends_the_session_at_once(client, helpers):
     login = helpers.login(account)
     response = client.post(LOGOUT, headers=login.headers())
     assert response.status_code == 200
-    assert response.get_json() == {
-        "status": "success",
-        "data": {"message": "You've been logged out!"},
-    }
+    assert response.get_json() == LOGOUT_DONE
     again = client.post(LOGOUT, headers=login.headers())
     assert again.status_code == 401
     assert again.get_json() == LOGGED_OUT
@@ -356,13 +347,7 @@ def test_login_records_device_host_and_socket_ip(client, helpers, member):
     assert listed["userId"] == member.id
     assert listed["ip"] == "10.1.2.3"
     assert listed["host"] == "chat.example.com"
-    assert listed["device"] == {
-        "type": "browser",
-        "name": "Firefox",
-        "longVersion": "112.0",
-        "os": {"name": "Windows", "version": "10"},
-        "version": "112.0",
-    }
+    assert listed["device"] == FIREFOX_112_DEVICE
 
 
 def test_login_ignores_forwarded_headers_by_default(client, helpers, member):

@@ -9,10 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
-import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,11 +25,18 @@ from flask.cli import ScriptInfo
 from sessions_service.cli import cli
 from sessions_service.db import get_engine
 
-from .conftest import SECRET_KEY, _pg_url_for, make_app
+from .bodies import ID_RE
+from .conftest import SECRET_KEY, created_pg_database
+from .servers import (
+    CLI_TIMEOUT,
+    clean_env,
+    free_port,
+    run_cli,
+    service_env,
+    start_serve,
+    stop,
+)
 
-SCRIPT = str(Path(sys.executable).parent / "sessions-service")
-ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
-SUBPROCESS_TIMEOUT = 60
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/never_used"
 
 Invoke = Callable[..., Result]
@@ -40,35 +44,7 @@ Invoke = Callable[..., Result]
 
 def is_rc_id(value: Any) -> bool:
     """A 17-character id from Rocket.Chat's alphabet."""
-    return isinstance(value, str) and len(value) == 17 and set(value) <= set(ID_ALPHABET)
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    """os.environ without any service setting, plus ``settings``."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("SESSIONS_") and k != "DATABASE_URL"
-    }
-    env.update(settings)
-    return env
-
-
-def run_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The console script in a subprocess (its main() turns config errors into one line)."""
-    return subprocess.run(
-        [SCRIPT, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=False,
-    )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return isinstance(value, str) and ID_RE.fullmatch(value) is not None
 
 
 def _runner_invoke(database_url: str, apps: list[Flask]) -> Invoke:
@@ -110,31 +86,17 @@ def json_out(result: Result) -> dict[str, Any]:
 
 
 @pytest.fixture
-def api(tmp_path: Path, database_url: str) -> Iterator[Flask]:
+def api(app: Flask) -> Flask:
     """The app on the same database, to use what the CLI wrote through the API."""
-    app = make_app(tmp_path, database_url)
-    yield app
-    get_engine(app).dispose()
+    return app
 
 
 @pytest.fixture
 def blank_postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A new PostgreSQL database with no tables at all (never migrated)."""
     request.getfixturevalue("pg_database")  # skips (or fails in CI) without TEST_DATABASE_URL
-    admin_url = os.environ["TEST_DATABASE_URL"]
-    admin = sa.create_engine(
-        _pg_url_for(admin_url, sa.make_url(admin_url).database or "postgres"),
-        isolation_level="AUTOCOMMIT",
-    )
-    name = f"sessions_blank_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _pg_url_for(admin_url, name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with created_pg_database(os.environ["TEST_DATABASE_URL"], "sessions_blank") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -332,8 +294,8 @@ def _assert_fernet_key(text: str) -> str:
     ids=["postgres-without-secret-key", "invalid-settings"],
 )
 def test_keys_generate_needs_no_configuration(env: dict[str, str]) -> None:
-    first = run_script("keys", "generate", env=clean_env(**env))
-    second = run_script("keys", "generate", env=clean_env(**env))
+    first = run_cli("keys", "generate", env=clean_env(**env))
+    second = run_cli("keys", "generate", env=clean_env(**env))
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
     assert _assert_fernet_key(first.stdout) != _assert_fernet_key(second.stdout)
@@ -365,7 +327,7 @@ def test_keys_generate_in_process_without_secret_key() -> None:
 )
 def test_postgres_without_secret_key_is_a_one_line_error(args: list[str]) -> None:
     argv = [a.format(port=free_port()) for a in args]
-    done = run_script(*argv, env=clean_env(DATABASE_URL=UNREACHABLE_PG))
+    done = run_cli(*argv, env=clean_env(DATABASE_URL=UNREACHABLE_PG))
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -381,28 +343,12 @@ def test_postgres_without_secret_key_is_a_one_line_error(args: list[str]) -> Non
 def test_serve_refuses_a_never_migrated_postgres_database(
     blank_postgres_url: str, tmp_path: Path
 ) -> None:
-    port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            env=clean_env(
-                DATABASE_URL=blank_postgres_url,
-                SESSIONS_SECRET_KEY=SECRET_KEY,
-                SESSIONS_BCRYPT_ROUNDS="4",
-            ),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_serve(service_env(blank_postgres_url), free_port(), 2, log)
     try:
-        returncode = proc.wait(timeout=SUBPROCESS_TIMEOUT)
+        returncode = proc.wait(timeout=CLI_TIMEOUT)
     except subprocess.TimeoutExpired:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
         pytest.fail(f"serve kept running on an unmigrated database:\n{log.read_text()}")
     output = log.read_text()
     assert returncode != 0, output

@@ -18,30 +18,12 @@ from flask.cli import ScriptInfo
 
 from sessions_service.cli import cli
 
-from .conftest import Login
+from .bodies import FORBIDDEN, totp_invalid, totp_required
+from .conftest import alive
 
 API = "/api/v1/sessions"
-UNAUTHORIZED = {
-    "success": False,
-    "status": "error",
-    "message": "You must be logged in to do this.",
-    "error": "You must be logged in to do this.",
-}
-FORBIDDEN = {
-    "success": False,
-    "error": "User does not have the permissions required for this action [error-unauthorized]",
-}
 
 Invoke = Callable[..., Result]
-
-
-def totp_required(method: str) -> dict[str, Any]:
-    return {
-        "success": False,
-        "error": "TOTP Required [totp-required]",
-        "errorType": "totp-required",
-        "details": {"method": method, "codeGenerated": False, "availableMethods": [method]},
-    }
 
 
 @pytest.fixture(params=["sessions-service", "flask"])
@@ -62,16 +44,6 @@ def printed_json(result: Result) -> dict[str, Any]:
     data = json.loads(result.stdout)
     assert isinstance(data, dict)
     return data
-
-
-def alive(client: Any, login: Login) -> bool:
-    """Does this login's token still authenticate? (401 must carry SPEC §2's exact body.)"""
-    response = client.get(f"{API}/list", headers=login.headers())
-    if response.status_code == 401:
-        assert response.get_json() == UNAUTHORIZED
-        return False
-    assert response.status_code == 200, response.get_json()
-    return True
 
 
 def test_set_roles_grants_list_all(client, helpers, invoke):
@@ -123,11 +95,7 @@ def test_totp_disable_switches_the_user_to_the_password_method(client, helpers, 
     # The old TOTP secret and backup codes are gone, not merely hidden.
     refused = client.get(url, headers=login.headers(**{"x-2fa-code": admin.backup_codes[0]}))
     assert refused.status_code == 400
-    assert refused.get_json() == {
-        **totp_required("password"),
-        "error": "TOTP Invalid [totp-invalid]",
-        "errorType": "totp-invalid",
-    }
+    assert refused.get_json() == totp_invalid("password")
     for table in ("totp", "backup_codes"):
         [(left,)] = helpers.sql(f"SELECT count(*) FROM {table} WHERE user_id = :id", id=admin.id)
         assert left == 0, table

@@ -7,17 +7,8 @@ server share nothing but the database, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyotp
 import pytest
@@ -25,136 +16,31 @@ import requests
 from rocketchat_API.APIExceptions.RocketExceptions import RocketApiException
 from rocketchat_API.rocketchat import RocketChat
 
-from .conftest import CHROME_113, FIREFOX_112, SECRET_KEY
+from .bodies import (
+    CHROME_113_DEVICE,
+    ID_RE,
+    LIST_ENVELOPE,
+    LOGGED_OUT,
+    LOGOUT_DONE,
+    SESSION_KEYS,
+    TIMESTAMP,
+    TOTP_REQUIRED,
+    totp_required,
+)
+from .conftest import CHROME_113, FIREFOX_112
+from .servers import HTTP_TIMEOUT, Server, running_server, service_env
 
-SCRIPT = str(Path(sys.executable).parent / "sessions-service")
-ID_RE = re.compile(r"^[23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz]{17}$")
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-HTTP_TIMEOUT = 15
-CLI_TIMEOUT = 60
 START_TIMEOUT = 20
-
-LOGGED_OUT = {
-    "success": False,
-    "status": "error",
-    "message": "You must be logged in to do this.",
-    "error": "You must be logged in to do this.",
-}
-TOTP_REQUIRED = {
-    "success": False,
-    "error": "TOTP Required [totp-required]",
-    "errorType": "totp-required",
-    "details": {"method": "totp", "codeGenerated": False, "availableMethods": ["totp"]},
-}
-CHROME_113_DEVICE = {
-    "type": "browser",
-    "name": "Chrome",
-    "longVersion": "113.0.0.0",
-    "os": {"name": "Windows", "version": "10"},
-    "version": "113.0.0",
-}
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def service_env(database_url: str) -> dict[str, str]:
-    """The environment for the console script: this test's database and nothing inherited."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("SESSIONS_") and k != "DATABASE_URL"
-    }
-    env.update(
-        DATABASE_URL=database_url,
-        SESSIONS_SECRET_KEY=SECRET_KEY,
-        SESSIONS_BCRYPT_ROUNDS="4",
-    )
-    return env
-
-
-@dataclass
-class Server:
-    """A running ``sessions-service serve`` and the CLI pointed at the same database."""
-
-    port: int
-    env: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def cli(self, *args: str) -> dict[str, Any]:
-        """Run ``sessions-service ARGS`` and return its JSON output."""
-        done = subprocess.run(
-            [SCRIPT, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        data: dict[str, Any] = json.loads(done.stdout)
-        return data
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.get(self.url + path, timeout=HTTP_TIMEOUT, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.post(self.url + path, timeout=HTTP_TIMEOUT, **kwargs)
-
-    def login(self, username: str, password: str, **extra: Any) -> dict[str, Any]:
-        """POST /login with a Chrome 113 User-Agent; returns ``data``."""
-        response = self.post(
-            "/api/v1/login",
-            json={"user": username, "password": password, **extra},
-            headers={"User-Agent": CHROME_113},
-        )
-        assert response.status_code == 200, response.text
-        data: dict[str, Any] = response.json()["data"]
-        return data
-
-
-def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"serve did not listen on {port} within {START_TIMEOUT}s:\n{log.read_text()}")
 
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     """``sessions-service serve --workers 2`` on a free port, stopped by its PID afterwards."""
-    port = free_port()
     env = service_env(database_url)
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_listening(proc, port, log)
-        yield Server(port, env)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    with running_server(
+        env, tmp_path / "serve.log", workers=2, start_timeout=START_TIMEOUT
+    ) as running:
+        yield running
 
 
 def test_totp_admin_lists_all_sessions_over_http(server: Server) -> None:
@@ -198,28 +84,19 @@ def test_totp_admin_lists_all_sessions_over_http(server: Server) -> None:
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
-    assert list(body) == ["sessions", "total", "count", "offset", "success"]
+    assert list(body) == LIST_ENVELOPE
     assert (body["total"], body["count"], body["offset"], body["success"]) == (2, 50, 0, True)
     by_user = {s["userId"]: s for s in body["sessions"]}
     assert set(by_user) == {admin_id, other_id}
 
     mine = by_user[admin_id]
-    assert set(mine) == {
-        "sessionId",
-        "userId",
-        "device",
-        "host",
-        "ip",
-        "loginAt",
-        "_user",
-        "_id",
-    }
+    assert set(mine) == SESSION_KEYS
     assert ID_RE.match(mine["sessionId"])
     assert mine["_id"] == mine["sessionId"]
     assert mine["device"] == CHROME_113_DEVICE
     assert mine["ip"] == "127.0.0.1"
     assert mine["host"] == f"127.0.0.1:{server.port}"
-    assert TIMESTAMP_RE.match(mine["loginAt"]), mine["loginAt"]
+    assert TIMESTAMP.match(mine["loginAt"]), mine["loginAt"]
     assert mine["_user"] == {"username": "rootadmin", "name": "Root Admin"}
     assert by_user[other_id]["_user"] == {"username": "funke.olasupo"}  # no name → omitted
 
@@ -245,16 +122,7 @@ def test_rocketchat_api_client_with_password_method(server: Server) -> None:
         with pytest.raises(RocketApiException) as raised:
             rocket.call_api_get("sessions/list.all")
         assert raised.value.status_code == 400
-        assert raised.value.response_json == {
-            "success": False,
-            "error": "TOTP Required [totp-required]",
-            "errorType": "totp-required",
-            "details": {
-                "method": "password",
-                "codeGenerated": False,
-                "availableMethods": ["password"],
-            },
-        }
+        assert raised.value.response_json == totp_required("password")
 
         rocket.headers["x-2fa-code"] = hashlib.sha256(password.encode()).hexdigest()
         rocket.headers["x-2fa-method"] = "password"
@@ -283,7 +151,7 @@ def test_logout_revokes_the_token_at_once(server: Server) -> None:
 
     out = server.post("/api/v1/logout", headers=headers)
     assert out.status_code == 200, out.text
-    assert out.json() == {"status": "success", "data": {"message": "You've been logged out!"}}
+    assert out.json() == LOGOUT_DONE
 
     # Two workers: several requests so both of them see the revoked token.
     for _ in range(4):

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import select
 import socket
 import sqlite3
 import stat
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,9 +37,39 @@ from sessions_service import create_app
 from sessions_service.db import get_engine, new_session, utcnow
 from sessions_service.models import Totp, User, UserSession
 
-from .conftest import CHROME_113, SECRET_KEY, Account, Helpers, Login, make_app
+from .bodies import (
+    LOGGED_OUT,
+    LOGIN_FAILED,
+    LOGIN_TOTP_INVALID,
+    NOT_FOUND,
+    TOO_LARGE,
+    TOTP_INVALID,
+    TOTP_MAX,
+    UNAVAILABLE,
+)
+from .conftest import (
+    CHROME_113,
+    SECRET_KEY,
+    Account,
+    Helpers,
+    Login,
+    list_all,
+    login_body,
+    make_app,
+    wrong_code,
+)
+from .servers import (
+    CLI_TIMEOUT,
+    HTTP_TIMEOUT,
+    cli_json,
+    free_port,
+    run_cli,
+    running_server,
+    service_env,
+    start_serve,
+    stop,
+)
 
-SCRIPT = str(Path(sys.executable).parent / "sessions-service")
 LOGIN = "/api/v1/login"
 LOGOUT = "/api/v1/logout"
 LIST = "/api/v1/sessions/list"
@@ -51,42 +79,10 @@ INFO_ADMIN = "/api/v1/sessions/info.admin"
 LOGOUT_ME = "/api/v1/sessions/logout.me"
 LOGOUT_ANY = "/api/v1/sessions/logout"
 
-HTTP_TIMEOUT = 15
-CLI_TIMEOUT = 60
-START_TIMEOUT = 30
 THREAD_TIMEOUT = 30
 MAX_ATTEMPTS = 10
 RACERS = 8
 
-UNAVAILABLE = {"success": False, "error": "Service unavailable"}
-NOT_FOUND = {"success": False, "error": "Session not found"}
-TOO_LARGE = {"success": False, "error": "Request entity too large"}
-LOGGED_OUT = {
-    "success": False,
-    "status": "error",
-    "message": "You must be logged in to do this.",
-    "error": "You must be logged in to do this.",
-}
-LOGIN_UNAUTHORIZED = {"status": "error", "error": "Unauthorized", "message": "Unauthorized"}
-TOTP_DETAILS = {"method": "totp", "codeGenerated": False, "availableMethods": ["totp"]}
-TOTP_INVALID = {
-    "success": False,
-    "error": "TOTP Invalid [totp-invalid]",
-    "errorType": "totp-invalid",
-    "details": TOTP_DETAILS,
-}
-TOTP_MAX = {
-    "success": False,
-    "error": "TOTP Maximun Failed Attempts Reached [totp-max-attempts]",
-    "errorType": "totp-max-attempts",
-    "details": TOTP_DETAILS,
-}
-LOGIN_TOTP_INVALID = {
-    "status": "error",
-    "error": "totp-invalid",
-    "message": "TOTP Invalid",
-    "details": TOTP_DETAILS,
-}
 EVENT_KEYS = {"time", "event", "outcome", "userId", "ip", "requestId"}
 GENERATED_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -102,12 +98,6 @@ def app_env() -> dict[str, str]:
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def wrong_code(account: Account) -> str:
-    """A six-digit code that is not valid in the current ±1 step window."""
-    window = {account.code(step) for step in (-1, 0, 1)}
-    return next(c for c in ("123456", "654321", "000000", "999999") if c not in window)
 
 
 class Codes:
@@ -157,18 +147,8 @@ def count_sessions(app: Flask, user_id: str) -> int:
         return int(db.scalar(stmt) or 0)
 
 
-def list_all(client: FlaskClient, login: Login, code: str | None = None) -> Any:
-    headers = login.headers()
-    if code is not None:
-        headers["x-2fa-code"] = code
-    return client.get(LIST_ALL, headers=headers)
-
-
 def login_with(client: FlaskClient, account: Account, code: str | None = None) -> Any:
-    body = {"user": account.username, "password": account.password}
-    if code is not None:
-        body["code"] = code
-    return client.post(LOGIN, json=body, headers={"User-Agent": CHROME_113})
+    return client.post(LOGIN, json=login_body(account, code), headers={"User-Agent": CHROME_113})
 
 
 def assert_json_error(response: Any) -> dict[str, Any]:
@@ -221,101 +201,6 @@ def at_once(count: int, fn: Callable[[], Any]) -> list[Any]:
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors
     return results
-
-
-# --- the console script and real gunicorn -------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def service_env(database_url: str, **extra: str) -> dict[str, str]:
-    """The console script's environment: this test's database and nothing inherited."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("SESSIONS_") and k != "DATABASE_URL"
-    }
-    env.update(DATABASE_URL=database_url, SESSIONS_SECRET_KEY=SECRET_KEY)
-    env.update(SESSIONS_BCRYPT_ROUNDS="4")
-    env.update(extra)
-    return env
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCRIPT, *args], env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False
-    )
-
-
-def cli_json(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = run_cli(env, *args)
-    assert done.returncode == 0, done.stderr
-    data: dict[str, Any] = json.loads(done.stdout)
-    return data
-
-
-@dataclass
-class Server:
-    port: int
-    env: dict[str, str]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def cli(self, *args: str) -> dict[str, Any]:
-        return cli_json(self.env, *args)
-
-    def events(self) -> list[dict[str, Any]]:
-        """The security events the workers wrote (one JSON object per line)."""
-        lines = self.log.read_text(errors="replace").splitlines()
-        return [json.loads(line) for line in lines if line.startswith('{"time"')]
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-@contextmanager
-def serving(env: dict[str, str], log: Path, workers: int) -> Iterator[Server]:
-    """``sessions-service serve`` on a free port with every worker booted; stopped by PID."""
-    port = free_port()
-    with log.open("ab") as out:  # append: the workers share the file
-        proc = subprocess.Popen(
-            [SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(port)]
-            + ["--workers", str(workers)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"serve exited with {proc.returncode}:\n{log.read_text()}")
-            booted = log.read_text(errors="replace").count("Booting worker")
-            if booted >= workers:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        break
-                except OSError:
-                    pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"serve not ready within {START_TIMEOUT}s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield Server(port, env, log)
-    finally:
-        _stop(proc)
 
 
 # --- a TCP proxy in front of PostgreSQL, to cut the database off and bring it back ------
@@ -474,7 +359,7 @@ def test_same_code_at_once_on_four_workers_is_accepted_once(
     database_url: str, tmp_path: Path
 ) -> None:
     env = service_env(database_url, SESSIONS_2FA_REMEMBER_FOR="0")
-    with serving(env, tmp_path / "serve.log", workers=4) as server:
+    with running_server(env, tmp_path / "serve.log", workers=4, wait_for_workers=True) as server:
         admin_id = server.cli("users", "create", "racer", "--password", "pw", "--role", "admin")[
             "userId"
         ]
@@ -687,7 +572,7 @@ def test_database_outage_through_gunicorn(
     admin = helpers.admin()
     login = helpers.session_for(admin, bypass_2fa=True)
     env = service_env(via_port(database_url, pg_proxy.port))
-    with serving(env, tmp_path / "serve.log", workers=2) as server:
+    with running_server(env, tmp_path / "serve.log", workers=2, wait_for_workers=True) as server:
         headers = login.headers()
         for _ in range(4):  # enough for both workers to hold a connection
             up = requests.get(server.url + LIST_ALL, headers=headers, timeout=HTTP_TIMEOUT)
@@ -969,7 +854,7 @@ def _body_cases() -> list[Case]:
                     "POST",
                     LOGIN,
                     None,
-                    bad or exact(401, LOGIN_UNAUTHORIZED),
+                    bad or exact(401, LOGIN_FAILED),
                     json={key: value, "password": "pw-mallory"},
                 )
             )
@@ -979,7 +864,7 @@ def _body_cases() -> list[Case]:
                 "POST",
                 LOGIN,
                 None,
-                bad or exact(401, LOGIN_UNAUTHORIZED),
+                bad or exact(401, LOGIN_FAILED),
                 json={"user": "mallory", "password": value},
             )
         )
@@ -1245,7 +1130,7 @@ def test_gunicorn_refuses_over_long_headers_and_raw_bytes(
     database_url: str, tmp_path: Path
 ) -> None:
     env = service_env(database_url)
-    with serving(env, tmp_path / "serve.log", workers=1) as server:
+    with running_server(env, tmp_path / "serve.log", workers=1, wait_for_workers=True) as server:
         server.cli("users", "create", "root", "--password", "pw", "--role", "admin")
         token = server.cli("tokens", "create", "root", "--bypass-2fa")
         headers = {"X-User-Id": token["userId"], "X-Auth-Token": token["authToken"]}
@@ -1374,7 +1259,7 @@ def test_security_events_one_json_line_each_and_no_secret(
     assert ended_own.status_code == 200, ended_own.get_json()
     expect(ended_own, [("session.logout", "success")], user.id)
 
-    revoked = run_cli(service_env(database_url), "sessions", "revoke", "--user", "secuser")
+    revoked = run_cli("sessions", "revoke", "--user", "secuser", env=service_env(database_url))
     assert revoked.returncode == 0, revoked.stderr
     assert json.loads(revoked.stdout) == {"userId": user.id, "sessionsEnded": 1}
     cli_lines = [line for line in revoked.stderr.splitlines() if line.strip()]
@@ -1518,12 +1403,12 @@ def test_totp_secrets_encrypted_and_keys_rotate(
     new_key = Fernet.generate_key().decode()
     env = service_env(database_url, SESSIONS_SECRET_KEY=new_key)
     for old in (Fernet.generate_key().decode(), "not-a-fernet-key"):
-        refused = run_cli(env, "keys", "rotate", "--old", old)
+        refused = run_cli("keys", "rotate", "--old", old, env=env)
         assert refused.returncode != 0, refused.stdout
         assert "Traceback" not in refused.stderr
         assert ciphertexts() == before
 
-    rotated = cli_json(env, "keys", "rotate", "--old", SECRET_KEY)
+    rotated = cli_json("keys", "rotate", "--old", SECRET_KEY, env=env)
     assert rotated == {"secretsReencrypted": 2}
     after = ciphertexts()
     for user_id, secret in ((alice.id, alice.totp_secret), (bob.id, bob.totp_secret)):
@@ -1597,19 +1482,13 @@ def test_embedded_default_generates_one_key_file(tmp_path: Path) -> None:
 def test_postgresql_without_key_refuses_to_start(database_url: str, tmp_path: Path) -> None:
     env = service_env(database_url)
     del env["SESSIONS_SECRET_KEY"]
-    port = free_port()
-    proc = subprocess.Popen(
-        [SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_serve(
+        env, free_port(), 1, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         out, err = proc.communicate(timeout=CLI_TIMEOUT)
     except subprocess.TimeoutExpired:
-        _stop(proc)
+        stop(proc)
         proc.communicate(timeout=5)
         pytest.fail("serve started without SESSIONS_SECRET_KEY against PostgreSQL")
     assert proc.returncode != 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,36 +11,23 @@ import pytest
 
 from sessions_service.db import utcnow
 
-from .conftest import CHROME_113, FIREFOX_112
+from .bodies import (
+    FIREFOX_112_DEVICE,
+    FORBIDDEN,
+    INVALID_SORT_KEYS,
+    LIST_ENVELOPE,
+    LOGGED_OUT,
+    SESSION_KEYS,
+    TIMESTAMP,
+    TOTP_REQUIRED,
+    invalid_sort,
+)
+from .conftest import CHROME_113, FIREFOX_112, assert_invalid_params
 
 LIST_ALL = "/api/v1/sessions/list.all"
 LOGOUT = "/api/v1/logout"
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 INT32_MAX = 2**31 - 1
-ENVELOPE = ["sessions", "total", "count", "offset", "success"]
-SESSION_KEYS = {"sessionId", "userId", "device", "host", "ip", "loginAt", "_user", "_id"}
 DEVICE_KEYS = {"type", "name", "longVersion", "os", "version"}
-FORBIDDEN = {
-    "success": False,
-    "error": "User does not have the permissions required for this action [error-unauthorized]",
-}
-LOGGED_OUT = {
-    "success": False,
-    "status": "error",
-    "message": "You must be logged in to do this.",
-    "error": "You must be logged in to do this.",
-}
-TOTP_REQUIRED = {
-    "success": False,
-    "error": "TOTP Required [totp-required]",
-    "errorType": "totp-required",
-    "details": {"method": "totp", "codeGenerated": False, "availableMethods": ["totp"]},
-}
-INVALID_SORT_KEYS = {
-    "success": False,
-    "error": "error-invalid-sort-keys",
-    "errorType": "error-invalid-sort-keys",
-}
 
 RC_MOBILE_IOS = "RC Mobile; iOS 16.5; v4.39.0 (1234)"
 MAC_SAFARI = (
@@ -56,25 +42,6 @@ DESKTOP_APP_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Rocket.Chat/4.1.2 Chrome/120.0.6099.291 Electron/28.2.3 Safari/537.36"
 )
-
-
-def invalid_sort(raw: str) -> dict[str, Any]:
-    return {
-        "success": False,
-        "error": f'Invalid sort parameter provided: "{raw}" [error-invalid-sort]',
-        "errorType": "error-invalid-sort",
-        "details": {"helperMethod": "parseJsonQuery"},
-    }
-
-
-def assert_invalid_params(response) -> None:
-    assert response.status_code == 400, response.get_json()
-    body = response.get_json()
-    assert set(body) == {"success", "error", "errorType"}
-    assert body["success"] is False
-    assert body["errorType"] == "invalid-params"
-    assert body["error"].endswith(" [invalid-params]")
-    assert len(body["error"]) > len(" [invalid-params]")
 
 
 def ok(response) -> dict[str, Any]:
@@ -147,7 +114,7 @@ def population(helpers, admin) -> Population:
 def test_envelope_and_default_order(client, population):
     response = get(client, population.admin)
     body = ok(response)
-    assert list(body) == ENVELOPE
+    assert list(body) == LIST_ENVELOPE
     assert body["total"] == 5
     assert body["count"] == 50
     assert body["offset"] == 0
@@ -163,13 +130,7 @@ def test_session_object_is_exactly_the_documented_shape(client, population):
         {
             "sessionId": session_id,
             "userId": population.users["alice"],
-            "device": {
-                "type": "browser",
-                "name": "Firefox",
-                "longVersion": "112.0",
-                "os": {"name": "Windows", "version": "10"},
-                "version": "112.0",
-            },
+            "device": FIREFOX_112_DEVICE,
             "host": "chat.example.com",
             "ip": "10.1.2.3",
             "loginAt": iso(population.login_at["alice"]),
@@ -400,7 +361,7 @@ def test_count_is_clamped_to_100(client, admin, crowd):
 def test_count_zero_gives_no_rows_but_the_total(client, population):
     body = ok(get(client, population.admin, {"count": "0"}))
     assert body == {"sessions": [], "total": 5, "count": 0, "offset": 0, "success": True}
-    assert list(body) == ENVELOPE
+    assert list(body) == LIST_ENVELOPE
 
 
 @pytest.mark.parametrize("offset", ["5", "6", str(INT32_MAX)])

@@ -7,7 +7,6 @@ codes), the order of checks, and the issue's "Done when" walk-through — on bot
 from __future__ import annotations
 
 import json
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -17,44 +16,26 @@ from werkzeug.test import TestResponse
 
 from sessions_service.db import get_engine, utcnow
 
-from .conftest import CHROME_113, FIREFOX_112, Account, Login
+from .bodies import (
+    CHROME_113_DEVICE,
+    FORBIDDEN,
+    INVALID_SORT_KEYS,
+    LIST_ENVELOPE,
+    LOGGED_OUT,
+    NOT_FOUND,
+    TIMESTAMP,
+    TOTP_INVALID,
+    TOTP_REQUIRED,
+    invalid_sort,
+    totp_invalid,
+    totp_required,
+)
+from .conftest import CHROME_113, FIREFOX_112, Account, Login, alive, assert_invalid_params
 
 API = "/api/v1/sessions"
-UNAUTHORIZED = {
-    "success": False,
-    "status": "error",
-    "message": "You must be logged in to do this.",
-    "error": "You must be logged in to do this.",
-}
-FORBIDDEN = {
-    "success": False,
-    "error": "User does not have the permissions required for this action [error-unauthorized]",
-}
-NOT_FOUND = {"success": False, "error": "Session not found"}
-CHROME_DEVICE = {
-    "type": "browser",
-    "name": "Chrome",
-    "longVersion": "113.0.0.0",
-    "os": {"name": "Windows", "version": "10"},
-    "version": "113.0.0",
-}
 OWN_KEYS = {"sessionId", "userId", "device", "host", "ip", "loginAt", "_id"}
 INFO_KEYS = OWN_KEYS | {"lastActivityAt", "success"}
-TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 OTHER_IP = {"REMOTE_ADDR": "192.0.2.77"}
-
-
-def two_factor_error(
-    error_type: str, method: str = "totp", available: tuple[str, ...] = ("totp",)
-) -> dict[str, Any]:
-    """The exact 400 body of SPEC §3."""
-    message = {"totp-required": "TOTP Required", "totp-invalid": "TOTP Invalid"}[error_type]
-    return {
-        "success": False,
-        "error": f"{message} [{error_type}]",
-        "errorType": error_type,
-        "details": {"method": method, "codeGenerated": False, "availableMethods": list(available)},
-    }
 
 
 def code(value: str) -> dict[str, str]:
@@ -66,17 +47,6 @@ def wrong_code(account: Account) -> str:
     """A six-digit code that is none of the codes the server could accept now."""
     valid = {account.code(step) for step in range(-2, 3)}
     return next(c for c in (f"{n:06d}" for n in range(0, 10**6, 111_111)) if c not in valid)
-
-
-def assert_invalid_params(response: TestResponse) -> None:
-    """400 invalid-params: SPEC §4's envelope with a description of what is wrong."""
-    assert response.status_code == 400, response.get_json()
-    body = response.get_json()
-    assert set(body) == {"success", "error", "errorType"}, body
-    assert body["success"] is False
-    assert body["errorType"] == "invalid-params"
-    assert body["error"].endswith(" [invalid-params]")
-    assert len(body["error"]) > len(" [invalid-params]")
 
 
 def stored(helpers: Any, session_id: str) -> list[tuple[Any, ...]]:
@@ -141,16 +111,6 @@ def assert_admin_route_worked(route: str, response: TestResponse, session_id: st
         assert body["success"] is True
 
 
-def alive(client: FlaskClient, login: Login) -> bool:
-    """Does this login's token still authenticate? (401 must carry SPEC §2's exact body.)"""
-    response = own_list(client, login)
-    if response.status_code == 401:
-        assert response.get_json() == UNAUTHORIZED
-        return False
-    assert response.status_code == 200, response.get_json()
-    return True
-
-
 ADMIN_ROUTES = [pytest.param("info.admin", id="info.admin"), pytest.param("logout", id="logout")]
 
 
@@ -171,7 +131,7 @@ ADMIN_ROUTES = [pytest.param("info.admin", id="info.admin"), pytest.param("logou
 def test_every_route_needs_a_login(client, method, path, kwargs):
     response = client.open(f"{API}{path}", method=method, **kwargs)
     assert response.status_code == 401
-    assert response.get_json() == UNAUTHORIZED
+    assert response.get_json() == LOGGED_OUT
 
 
 # --- sessions/list --------------------------------------------------------------------
@@ -191,13 +151,13 @@ def test_list_shows_only_the_callers_active_sessions(client, helpers):
 
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert list(body) == ["sessions", "total", "count", "offset", "success"]
+    assert list(body) == LIST_ENVELOPE
     assert (body["total"], body["count"], body["offset"], body["success"]) == (2, 50, 0, True)
     first, second = body["sessions"]
     assert first == {
         "sessionId": caller.session_id,
         "userId": alice.id,
-        "device": CHROME_DEVICE,
+        "device": CHROME_113_DEVICE,
         "host": "localhost:3000",
         "ip": "10.0.0.1",
         "loginAt": first["loginAt"],
@@ -263,23 +223,14 @@ def test_list_rejects_a_bad_sort(client, helpers, raw):
     caller = helpers.session_for(helpers.user("alice"))
     response = own_list(client, caller, sort=raw)
     assert response.status_code == 400
-    assert response.get_json() == {
-        "success": False,
-        "error": f'Invalid sort parameter provided: "{raw}" [error-invalid-sort]',
-        "errorType": "error-invalid-sort",
-        "details": {"helperMethod": "parseJsonQuery"},
-    }
+    assert response.get_json() == invalid_sort(raw)
 
 
 def test_list_rejects_an_unknown_sort_key(client, helpers):
     caller = helpers.session_for(helpers.user("alice"))
     response = own_list(client, caller, sort='{"token":1}')
     assert response.status_code == 400
-    assert response.get_json() == {
-        "success": False,
-        "error": "error-invalid-sort-keys",
-        "errorType": "error-invalid-sort-keys",
-    }
+    assert response.get_json() == INVALID_SORT_KEYS
 
 
 @pytest.mark.parametrize(
@@ -325,7 +276,7 @@ def test_info_returns_exactly_the_documented_keys_and_no_token_hash(client, help
     assert response.get_json() == {
         "sessionId": other.session_id,
         "userId": alice.id,
-        "device": CHROME_DEVICE,
+        "device": CHROME_113_DEVICE,
         "host": "chat.example:443",
         "ip": "10.0.0.7",
         "loginAt": stamp,
@@ -485,7 +436,7 @@ def test_logout_permission_alone_can_end_sessions_but_not_view_them(client, help
 
     required = admin_route(client, "logout", victim.session_id, caller.headers())
     assert required.status_code == 400
-    assert required.get_json() == two_factor_error("totp-required", "password", ("password",))
+    assert required.get_json() == totp_required("password")
     done = admin_route(client, "logout", victim.session_id, caller.headers(**code(agent.digest)))
     assert_admin_route_worked("logout", done, victim.session_id)
     assert not alive(client, victim)
@@ -511,7 +462,7 @@ def test_admin_routes_need_two_factor_remembered_for_the_same_client(client, hel
     first = target()
     required = admin_route(client, route, first, caller.headers())
     assert required.status_code == 400
-    assert required.get_json() == two_factor_error("totp-required")
+    assert required.get_json() == TOTP_REQUIRED
 
     good = admin_route(client, route, first, caller.headers(**code(admin.code())))
     assert_admin_route_worked(route, good, first)
@@ -527,7 +478,7 @@ def test_admin_routes_need_two_factor_remembered_for_the_same_client(client, hel
     ]:
         response = admin_route(client, route, other, headers, environ)
         assert response.status_code == 400
-        assert response.get_json() == two_factor_error("totp-required")
+        assert response.get_json() == TOTP_REQUIRED
     assert stored(helpers, other)[0][0] is None
 
 
@@ -540,7 +491,7 @@ def test_a_wrong_code_is_refused(client, helpers, route):
         client, route, target.session_id, caller.headers(**code(wrong_code(admin)))
     )
     assert response.status_code == 400
-    assert response.get_json() == two_factor_error("totp-invalid")
+    assert response.get_json() == TOTP_INVALID
     assert alive(client, target)
 
 
@@ -552,11 +503,11 @@ def test_an_admin_without_totp_uses_the_password_method(client, helpers, route):
 
     required = admin_route(client, route, target.session_id, caller.headers())
     assert required.status_code == 400
-    assert required.get_json() == two_factor_error("totp-required", "password", ("password",))
+    assert required.get_json() == totp_required("password")
 
     wrong = admin_route(client, route, target.session_id, caller.headers(**code("0" * 64)))
     assert wrong.status_code == 400
-    assert wrong.get_json() == two_factor_error("totp-invalid", "password", ("password",))
+    assert wrong.get_json() == totp_invalid("password")
 
     good = admin_route(client, route, target.session_id, caller.headers(**code(admin.digest)))
     assert_admin_route_worked(route, good, target.session_id)
@@ -575,7 +526,7 @@ def test_remember_window_zero_asks_every_time(client, helpers, app_env):
     )
     response = admin_route(client, "info.admin", target, caller.headers())
     assert response.status_code == 400
-    assert response.get_json() == two_factor_error("totp-required")
+    assert response.get_json() == TOTP_REQUIRED
     assert_admin_route_worked(
         "info.admin",
         admin_route(client, "info.admin", target, caller.headers(**code(admin.code(1)))),
@@ -598,7 +549,7 @@ def test_a_backup_code_is_accepted_once(client, helpers, route):
     again = helpers.session_for(victim).session_id
     refused = admin_route(client, route, again, second_caller.headers(**code(backup)))
     assert refused.status_code == 400
-    assert refused.get_json() == two_factor_error("totp-invalid")
+    assert refused.get_json() == TOTP_INVALID
     assert stored(helpers, again)[0][0] is None
     [(used,)] = helpers.sql(
         "SELECT count(*) FROM backup_codes WHERE user_id = :id AND used_at IS NOT NULL", id=admin.id
@@ -609,12 +560,12 @@ def test_a_backup_code_is_accepted_once(client, helpers, route):
 @pytest.mark.parametrize(
     ("caller_kind", "valid_params", "status", "expected"),
     [
-        ("anonymous", False, 401, UNAUTHORIZED),
-        ("anonymous", True, 401, UNAUTHORIZED),
+        ("anonymous", False, 401, LOGGED_OUT),
+        ("anonymous", True, 401, LOGGED_OUT),
         ("user", False, 400, "invalid-params"),
         ("user", True, 403, FORBIDDEN),
         ("admin-2fa-pending", False, 400, "invalid-params"),
-        ("admin-2fa-pending", True, 400, two_factor_error("totp-required")),
+        ("admin-2fa-pending", True, 400, TOTP_REQUIRED),
         ("admin-2fa-passed", True, 404, NOT_FOUND),
     ],
     ids=[
@@ -666,7 +617,11 @@ def test_info_admin_shows_any_session_with_its_user(client, helpers, name):
     assert body["_user"] == ({"username": "alice", "name": name} if name else {"username": "alice"})
     assert body["sessionId"] == body["_id"] == target.session_id
     assert body["userId"] == alice.id
-    assert (body["host"], body["ip"], body["device"]) == ("localhost", "127.0.0.1", CHROME_DEVICE)
+    assert (body["host"], body["ip"], body["device"]) == (
+        "localhost",
+        "127.0.0.1",
+        CHROME_113_DEVICE,
+    )
     [(token_hash,)] = helpers.sql(
         "SELECT token_hash FROM sessions WHERE id = :id", id=target.session_id
     )

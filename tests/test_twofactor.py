@@ -9,42 +9,21 @@ import time
 
 import pytest
 
-from .conftest import CHROME_113, FIREFOX_112
+from .bodies import (
+    LOGIN_FAILED,
+    LOGIN_TOTP_INVALID,
+    LOGIN_TOTP_REQUIRED,
+    TOTP_INVALID,
+    TOTP_MAX_ATTEMPTS_ERROR,
+    TOTP_REQUIRED,
+    totp_invalid,
+    totp_required,
+)
+from .conftest import CHROME_113, FIREFOX_112, list_all, login_body, wrong_code
 
 LIST_ALL = "/api/v1/sessions/list.all"
 LOGIN = "/api/v1/login"
 MAX_ATTEMPTS = 10
-
-
-def details(method: str = "totp") -> dict[str, object]:
-    return {"method": method, "codeGenerated": False, "availableMethods": [method]}
-
-
-def required(method: str = "totp") -> dict[str, object]:
-    return {
-        "success": False,
-        "error": "TOTP Required [totp-required]",
-        "errorType": "totp-required",
-        "details": details(method),
-    }
-
-
-def invalid(method: str = "totp") -> dict[str, object]:
-    return {
-        "success": False,
-        "error": "TOTP Invalid [totp-invalid]",
-        "errorType": "totp-invalid",
-        "details": details(method),
-    }
-
-
-MAX_ATTEMPTS_ERROR = "TOTP Maximun Failed Attempts Reached [totp-max-attempts]"
-
-
-def wrong_code(account) -> str:
-    """A six-digit code that is not valid in the current ±1 step window."""
-    window = {account.code(step) for step in (-1, 0, 1)}
-    return next(c for c in ("123456", "654321", "000000", "999999") if c not in window)
 
 
 @pytest.fixture
@@ -56,22 +35,6 @@ def mid_step():
     remaining = 30 - time.time() % 30
     if remaining < 0.5:
         time.sleep(remaining + 0.05)
-
-
-def list_all(client, login, code=None, *, user_agent=None, ip="127.0.0.1", **extra):
-    headers = login.headers(**extra)
-    if user_agent is not None:
-        headers["User-Agent"] = user_agent
-    if code is not None:
-        headers["x-2fa-code"] = code
-    return client.get(LIST_ALL, headers=headers, environ_base={"REMOTE_ADDR": ip})
-
-
-def login_body(account, code=None):
-    body = {"user": account.username, "password": account.password}
-    if code is not None:
-        body["code"] = code
-    return body
 
 
 def assert_ok(response):
@@ -101,13 +64,13 @@ def password_admin(helpers):
 def test_no_code_is_totp_required(client, totp_session):
     response = list_all(client, totp_session)
     assert response.status_code == 400
-    assert response.get_json() == required()
+    assert response.get_json() == TOTP_REQUIRED
 
 
 def test_empty_code_is_no_code(client, totp_session):
     response = list_all(client, totp_session, "")
     assert response.status_code == 400
-    assert response.get_json() == required()
+    assert response.get_json() == TOTP_REQUIRED
 
 
 @pytest.mark.parametrize("code", ["wrong", "12345", "1234567", "abcdef", "12345678"], ids=str)
@@ -116,7 +79,7 @@ def test_wrong_code_is_totp_invalid(client, totp_admin, totp_session, code):
         code = wrong_code(totp_admin)
     response = list_all(client, totp_session, code)
     assert response.status_code == 400
-    assert response.get_json() == invalid()
+    assert response.get_json() == TOTP_INVALID
 
 
 @pytest.mark.parametrize("offset", [-1, 0, 1], ids=["previous-step", "current-step", "next-step"])
@@ -131,7 +94,7 @@ def test_codes_outside_the_window_are_refused(client, totp_admin, totp_session, 
         pytest.skip("the far code happens to equal one in the window")
     response = list_all(client, totp_session, code)
     assert response.status_code == 400
-    assert response.get_json() == invalid()
+    assert response.get_json() == TOTP_INVALID
 
 
 @pytest.mark.parametrize("where", ["other-user-agent", "other-session"])
@@ -144,14 +107,14 @@ def test_an_accepted_code_is_never_accepted_again(client, helpers, totp_admin, w
     else:
         again = list_all(client, helpers.session_for(totp_admin), code, user_agent=CHROME_113)
     assert again.status_code == 400
-    assert again.get_json() == invalid()
+    assert again.get_json() == TOTP_INVALID
 
 
 def test_an_older_step_is_refused_after_a_newer_one(client, totp_admin, totp_session):
     assert_ok(list_all(client, totp_session, totp_admin.code(1), user_agent=CHROME_113))
     response = list_all(client, totp_session, totp_admin.code(0), user_agent=FIREFOX_112)
     assert response.status_code == 400
-    assert response.get_json() == invalid()
+    assert response.get_json() == TOTP_INVALID
 
 
 def test_remember_window_is_bound_to_user_agent_and_ip(client, totp_admin, totp_session):
@@ -161,10 +124,10 @@ def test_remember_window_is_bound_to_user_agent_and_ip(client, totp_admin, totp_
     assert_ok(list_all(client, totp_session, user_agent=CHROME_113, ip="10.0.0.5"))
     other_agent = list_all(client, totp_session, user_agent=FIREFOX_112, ip="10.0.0.5")
     assert other_agent.status_code == 400
-    assert other_agent.get_json() == required()
+    assert other_agent.get_json() == TOTP_REQUIRED
     other_ip = list_all(client, totp_session, user_agent=CHROME_113, ip="10.0.0.6")
     assert other_ip.status_code == 400
-    assert other_ip.get_json() == required()
+    assert other_ip.get_json() == TOTP_REQUIRED
 
 
 def test_remember_window_is_per_session(client, helpers, totp_admin):
@@ -173,13 +136,13 @@ def test_remember_window_is_per_session(client, helpers, totp_admin):
     assert_ok(list_all(client, first, totp_admin.code()))
     response = list_all(client, second)
     assert response.status_code == 400
-    assert response.get_json() == required()
+    assert response.get_json() == TOTP_REQUIRED
 
 
 def test_totp_user_cannot_pick_the_password_method(client, totp_admin, totp_session):
     response = list_all(client, totp_session, totp_admin.digest, **{"x-2fa-method": "password"})
     assert response.status_code == 400
-    assert response.get_json() == invalid("totp")
+    assert response.get_json() == TOTP_INVALID
 
 
 def test_totp_code_with_password_method_header_is_checked_as_totp(client, totp_admin, totp_session):
@@ -202,7 +165,7 @@ class TestRememberOff:
         assert_ok(list_all(client, totp_session, totp_admin.code()))
         response = list_all(client, totp_session)
         assert response.status_code == 400
-        assert response.get_json() == required()
+        assert response.get_json() == TOTP_REQUIRED
 
     def test_password_code_needed_every_time(self, client, helpers, password_admin):
         login = helpers.session_for(password_admin)
@@ -210,7 +173,7 @@ class TestRememberOff:
         assert_ok(list_all(client, login, password_admin.digest))
         response = list_all(client, login)
         assert response.status_code == 400
-        assert response.get_json() == required("password")
+        assert response.get_json() == totp_required("password")
 
 
 # --- backup codes --------------------------------------------------------------------
@@ -222,7 +185,7 @@ def test_backup_code_is_accepted_once_as_header(client, helpers, totp_admin):
     assert_ok(list_all(client, login, backup, user_agent=CHROME_113))
     again = list_all(client, login, backup, user_agent=FIREFOX_112)
     assert again.status_code == 400
-    assert again.get_json() == invalid()
+    assert again.get_json() == TOTP_INVALID
     # The other backup codes still work.
     assert_ok(list_all(client, login, totp_admin.backup_codes[1], user_agent=FIREFOX_112))
 
@@ -234,16 +197,11 @@ def test_backup_code_is_accepted_once_at_login(client, helpers, totp_admin):
     assert first.get_json()["status"] == "success"
     again = client.post(LOGIN, json=login_body(totp_admin, backup))
     assert again.status_code == 401
-    assert again.get_json() == {
-        "status": "error",
-        "error": "totp-invalid",
-        "message": "TOTP Invalid",
-        "details": details(),
-    }
+    assert again.get_json() == LOGIN_TOTP_INVALID
     # ... and a code used at login is spent for the endpoints too.
     header = list_all(client, helpers.session_for(totp_admin), backup, user_agent=FIREFOX_112)
     assert header.status_code == 400
-    assert header.get_json() == invalid()
+    assert header.get_json() == TOTP_INVALID
 
 
 # --- password method -----------------------------------------------------------------
@@ -252,7 +210,7 @@ def test_backup_code_is_accepted_once_at_login(client, helpers, totp_admin):
 def test_password_method_without_code(client, helpers, password_admin):
     response = list_all(client, helpers.session_for(password_admin))
     assert response.status_code == 400
-    assert response.get_json() == required("password")
+    assert response.get_json() == totp_required("password")
 
 
 @pytest.mark.parametrize(
@@ -269,7 +227,7 @@ def test_password_method_wrong_code(client, helpers, password_admin, make_code, 
     login = helpers.session_for(password_admin)
     response = list_all(client, login, make_code(password_admin), **extra)
     assert response.status_code == 400
-    assert response.get_json() == invalid("password")
+    assert response.get_json() == totp_invalid("password")
 
 
 @pytest.mark.parametrize("method_header", [None, "password", "totp"], ids=str)
@@ -292,7 +250,7 @@ class TestPasswordFallbackOff:
     def test_totp_user_still_needs_a_code(self, client, totp_session):
         response = list_all(client, totp_session)
         assert response.status_code == 400
-        assert response.get_json() == required()
+        assert response.get_json() == TOTP_REQUIRED
 
 
 # --- lockout -------------------------------------------------------------------------
@@ -303,7 +261,7 @@ def assert_locked_api(response):
     body = response.get_json()
     assert body["success"] is False
     assert body["errorType"] == "totp-max-attempts"
-    assert body["error"] == MAX_ATTEMPTS_ERROR
+    assert body["error"] == TOTP_MAX_ATTEMPTS_ERROR
 
 
 @pytest.mark.parametrize("kind", ["totp", "password"])
@@ -318,7 +276,7 @@ def test_tenth_wrong_code_locks(client, helpers, kind):
     for attempt in range(1, MAX_ATTEMPTS):
         response = list_all(client, login, bad)
         assert response.status_code == 400, attempt
-        assert response.get_json() == invalid(kind), attempt
+        assert response.get_json() == totp_invalid(kind), attempt
     assert_locked_api(list_all(client, login, bad))
     good = account.code() if kind == "totp" else account.digest
     assert_locked_api(list_all(client, login, good))
@@ -349,7 +307,7 @@ def test_wrong_codes_count_across_login_and_endpoints(client, helpers, totp_admi
         assert response.status_code == 401
         assert response.get_json()["error"] == "totp-invalid"
     for _ in range(MAX_ATTEMPTS // 2 - 1):
-        assert list_all(client, login, bad).get_json() == invalid()
+        assert list_all(client, login, bad).get_json() == TOTP_INVALID
     final = client.post(LOGIN, json=login_body(totp_admin, bad))
     assert final.status_code == 401
     assert final.get_json()["status"] == "error"
@@ -361,18 +319,18 @@ def test_success_resets_the_failure_count(client, helpers, totp_admin):
     login = helpers.session_for(totp_admin)
     bad = wrong_code(totp_admin)
     for _ in range(MAX_ATTEMPTS - 1):
-        assert list_all(client, login, bad, user_agent=CHROME_113).get_json() == invalid()
+        assert list_all(client, login, bad, user_agent=CHROME_113).get_json() == TOTP_INVALID
     assert_ok(list_all(client, login, totp_admin.code(), user_agent=CHROME_113))
     for _ in range(MAX_ATTEMPTS - 1):
         response = list_all(client, login, bad, user_agent=FIREFOX_112)
         assert response.status_code == 400
-        assert response.get_json() == invalid()
+        assert response.get_json() == TOTP_INVALID
 
 
 def test_missing_codes_do_not_count(client, helpers, totp_admin):
     login = helpers.session_for(totp_admin)
     for _ in range(MAX_ATTEMPTS):
-        assert list_all(client, login).get_json() == required()
+        assert list_all(client, login).get_json() == TOTP_REQUIRED
     assert_ok(list_all(client, login, totp_admin.code()))
 
 
@@ -382,24 +340,14 @@ def test_missing_codes_do_not_count(client, helpers, totp_admin):
 def test_login_without_code_is_totp_required(client, helpers, totp_admin):
     response = client.post(LOGIN, json=login_body(totp_admin))
     assert response.status_code == 401
-    assert response.get_json() == {
-        "status": "error",
-        "error": "totp-required",
-        "message": "TOTP Required",
-        "details": details(),
-    }
+    assert response.get_json() == LOGIN_TOTP_REQUIRED
     assert helpers.sql("SELECT COUNT(*) FROM sessions")[0][0] == 0
 
 
 def test_login_with_wrong_code_is_totp_invalid(client, helpers, totp_admin):
     response = client.post(LOGIN, json=login_body(totp_admin, wrong_code(totp_admin)))
     assert response.status_code == 401
-    assert response.get_json() == {
-        "status": "error",
-        "error": "totp-invalid",
-        "message": "TOTP Invalid",
-        "details": details(),
-    }
+    assert response.get_json() == LOGIN_TOTP_INVALID
     assert helpers.sql("SELECT COUNT(*) FROM sessions")[0][0] == 0
 
 
@@ -407,11 +355,7 @@ def test_login_with_wrong_password_says_unauthorized_before_totp(client, totp_ad
     body = {"user": totp_admin.username, "password": "wrong", "code": totp_admin.code()}
     response = client.post(LOGIN, json=body)
     assert response.status_code == 401
-    assert response.get_json() == {
-        "status": "error",
-        "error": "Unauthorized",
-        "message": "Unauthorized",
-    }
+    assert response.get_json() == LOGIN_FAILED
 
 
 def test_login_with_code_is_remembered_for_that_client(client, helpers, totp_admin):
@@ -438,4 +382,4 @@ def test_login_with_code_is_remembered_for_that_client(client, helpers, totp_adm
     )
     # The code spent at login cannot be replayed on an endpoint.
     assert other.status_code == 400
-    assert other.get_json() == invalid()
+    assert other.get_json() == TOTP_INVALID
