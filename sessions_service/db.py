@@ -5,8 +5,10 @@ Nothing here runs at import time: ``init_app`` builds one engine per Flask app.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -239,15 +241,31 @@ def _alembic_config(connection: sa.Connection) -> AlembicConfig:
     return cfg
 
 
+@contextlib.contextmanager
+def _schema_connection(app: Flask) -> Iterator[sa.Connection]:
+    """A transaction for schema work, free of the API's statement timeout on PostgreSQL
+    (index builds on a large table take minutes)."""
+    with get_engine(app).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        yield connection
+
+
 def upgrade_schema(app: Flask, revision: str = "head") -> None:
     """Run Alembic migrations up to ``revision`` on the app's database."""
-    with get_engine(app).begin() as connection:
+    with _schema_connection(app) as connection:
         alembic_command.upgrade(_alembic_config(connection), revision)
+
+
+def downgrade_schema(app: Flask, revision: str) -> None:
+    """Undo migrations down to ``revision``."""
+    with _schema_connection(app) as connection:
+        alembic_command.downgrade(_alembic_config(connection), revision)
 
 
 def schema_is_current(app: Flask) -> bool:
     """True when the database is at the newest migration."""
-    with get_engine(app).connect() as connection:
+    with _schema_connection(app) as connection:
         cfg = _alembic_config(connection)
         heads = set(ScriptDirectory.from_config(cfg).get_heads())
         current = set(MigrationContext.configure(connection).get_current_heads())
@@ -256,5 +274,5 @@ def schema_is_current(app: Flask) -> bool:
 
 def check_models_match_migrations(app: Flask) -> None:
     """Raise if the models differ from the migrated schema (``alembic check``)."""
-    with get_engine(app).begin() as connection:
+    with _schema_connection(app) as connection:
         alembic_command.check(_alembic_config(connection))

@@ -232,26 +232,58 @@ def _matching_values(db: Session, column: Any, pattern: str, dialect: str) -> li
     return list(db.scalars(stmt))
 
 
-def _filter_parts(db: Session, pattern: str, dialect: str) -> list[sa.ColumnElement[bool]]:
-    """Conditions, any of which makes a session match: each field searched where cheapest."""
+@dataclass(frozen=True)
+class _Filter:
+    """A pattern as conditions: ``device`` on the low-cardinality columns, ``other`` the rest.
+
+    A session matches when any condition of either list holds; none of them is ever NULL.
+    """
+
+    device: list[sa.ColumnElement[bool]]
+    other: list[sa.ColumnElement[bool]]
+
+    def condition(self) -> sa.ColumnElement[bool]:
+        return sa.or_(*self.device, *self.other)
+
+
+def _filter_parts(db: Session, pattern: str, dialect: str) -> _Filter:
+    """Resolve the pattern on users and device values first, so each part has an index."""
     user_match = sa.or_(
         *(regex_match(c, pattern, dialect) for c in (User.username, User.name, User.id))
     )
     user_ids = list(db.scalars(sa.select(User.id).where(user_match).limit(USER_ID_LIST_LIMIT + 1)))
-    parts: list[sa.ColumnElement[bool]] = []
+    other: list[sa.ColumnElement[bool]] = []
     if len(user_ids) > USER_ID_LIST_LIMIT:
-        parts.append(UserSession.user_id.in_(sa.select(User.id).where(user_match)))
+        other.append(UserSession.user_id.in_(sa.select(User.id).where(user_match)))
     elif user_ids:
-        parts.append(UserSession.user_id.in_(user_ids))
+        other.append(UserSession.user_id.in_(user_ids))
+    # id, ip and host are NOT NULL, so these regexes are never NULL either.
+    other += [regex_match(c, pattern, dialect) for c in SESSION_FILTER_COLUMNS]
+    device: list[sa.ColumnElement[bool]] = []
     for column in DEVICE_FILTER_COLUMNS:
         values = _matching_values(db, column, pattern, dialect)
         named = [v for v in values if v != ""]
         if named:
-            parts.append(sort_text(column, dialect, nullable=True).in_(named))
+            device.append(sort_text(column, dialect, nullable=True).in_(named))
         if "" in values:  # '' stands for NULL too in the index; NULL never matches
-            parts.append(column == "")
-    parts += [regex_match(c, pattern, dialect) for c in SESSION_FILTER_COLUMNS]
-    return parts
+            device.append(sa.and_(column.is_not(None), column == ""))
+    return _Filter(device, other)
+
+
+def _count(db: Session, *conditions: sa.ColumnElement[bool]) -> int:
+    stmt = sa.select(sa.func.count()).select_from(UserSession).where(*conditions)
+    return int(db.scalar(stmt) or 0)
+
+
+def _filtered_total(db: Session, conditions: list[Any], found: _Filter) -> int:
+    """|device ∪ other| as |device| + |other ∖ device|: a broad device match (say
+    'firefox', a quarter of all rows) is then counted from its index alone."""
+    if not found.device or not found.other:
+        return _count(db, *conditions, found.condition())
+    in_device = sa.or_(*found.device)
+    return _count(db, *conditions, in_device) + _count(
+        db, *conditions, sa.or_(*found.other), sa.not_(in_device)
+    )
 
 
 def _unfiltered_total(db: Session, now: datetime) -> int:
@@ -291,10 +323,11 @@ def list_sessions(
     if user_id is not None:
         conditions.append(UserSession.user_id == user_id)
     if pattern:
-        # OR of index-friendly parts: PostgreSQL combines them with a BitmapOr.
-        conditions.append(sa.or_(*_filter_parts(db, pattern, dialect)))
-    if pattern or user_id is not None:
-        total = db.scalar(sa.select(sa.func.count()).select_from(UserSession).where(*conditions))
+        found = _filter_parts(db, pattern, dialect)
+        total = _filtered_total(db, conditions, found)
+        conditions.append(found.condition())
+    elif user_id is not None:
+        total = _count(db, *conditions)
     else:
         total = _unfiltered_total(db, now)
     if count == 0 or offset >= (total or 0):

@@ -1,0 +1,81 @@
+"""Migrations on both databases: upgrade from nothing, down and up again with data kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from sessions_service import queries
+from sessions_service.db import (
+    downgrade_schema,
+    get_engine,
+    new_session,
+    schema_is_current,
+    upgrade_schema,
+    utcnow,
+)
+
+from .conftest import _pg_admin_url, created_pg_database, make_app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, never-migrated database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'blank.db'}"
+        return
+    request.getfixturevalue("pg_database")  # skips locally / fails in CI without PostgreSQL
+    admin_url = _pg_admin_url()
+    assert admin_url is not None
+    with created_pg_database(admin_url, "sessions_migrate") as url:
+        yield url
+
+
+def test_upgrade_is_not_cut_short_by_the_api_statement_timeout(tmp_path, blank_url):
+    """Index builds on a big table take long; the API's timeout must not cancel them."""
+    app = make_app(tmp_path, blank_url, SESSIONS_DB_STATEMENT_TIMEOUT_MS="1")
+    try:
+        assert not schema_is_current(app)
+        upgrade_schema(app)
+        assert schema_is_current(app)
+    finally:
+        get_engine(app).dispose()
+
+
+def _totals(app) -> tuple[int, int]:
+    """(total from the hourly counts, plain count of active sessions)."""
+    now = utcnow()
+    with new_session(app) as db:
+        fast = queries.list_sessions(db, now=now, offset=0, count=0, sort=[("loginAt", -1)])
+        plain = db.scalar(
+            sa.text("SELECT count(*) FROM sessions WHERE logout_at IS NULL AND expires_at > :now"),
+            {
+                "now": now
+                if not app.config["SETTINGS"].is_sqlite
+                else now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            },
+        )
+    return fast.total, int(plain or 0)
+
+
+def test_down_and_up_again_keeps_sessions_and_rebuilds_counts(tmp_path, blank_url):
+    app = make_app(tmp_path, blank_url)
+    try:
+        upgrade_schema(app)
+        with new_session(app) as db:
+            user = queries.create_user(db, "mover", "pw", bcrypt_rounds=4)
+            for _ in range(7):
+                queries.create_session(
+                    db, user, user_agent=None, ip="", host="", now=utcnow(), expiration_days=90
+                )
+            db.commit()
+        assert _totals(app) == (7, 7)
+        downgrade_schema(app, "0001")
+        assert not schema_is_current(app)
+        upgrade_schema(app)
+        assert _totals(app) == (7, 7)
+    finally:
+        get_engine(app).dispose()
