@@ -92,7 +92,7 @@ class LoginBody(Schema):
     user = NoNulString(validate=validate.Length(min=1, max=320))
     username = NoNulString(validate=validate.Length(min=1, max=320))
     password = NoNulString(required=True, validate=validate.Length(min=1, max=1024))
-    code = NoNulString(validate=validate.Length(min=1, max=64))
+    code = NoNulString(validate=validate.Length(max=64))  # "" = no code: totp-required
 
 
 def validation_message(errors: dict[str, Any]) -> str:

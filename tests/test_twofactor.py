@@ -337,8 +337,10 @@ def test_missing_codes_do_not_count(client, helpers, totp_admin):
 # --- login with TOTP -----------------------------------------------------------------
 
 
-def test_login_without_code_is_totp_required(client, helpers, totp_admin):
-    response = client.post(LOGIN, json=login_body(totp_admin))
+@pytest.mark.parametrize("code", [None, ""], ids=["no-code", "empty-code"])
+def test_login_without_code_is_totp_required(client, helpers, totp_admin, code):
+    body = login_body(totp_admin) if code is None else {**login_body(totp_admin), "code": code}
+    response = client.post(LOGIN, json=body)
     assert response.status_code == 401
     assert response.get_json() == LOGIN_TOTP_REQUIRED
     assert helpers.sql("SELECT COUNT(*) FROM sessions")[0][0] == 0
