@@ -330,8 +330,8 @@ def list_sessions(
         total = _count(db, *conditions)
     else:
         total = _unfiltered_total(db, now)
-    if count == 0 or offset >= (total or 0):
-        return Page([], total or 0)
+    if count == 0 or offset >= total:
+        return Page([], total)
     # The page's ids first (index-only where possible), then only those rows in full.
     ids = sa.select(UserSession.id).where(*conditions)
     if any(key in USER_SORT_KEYS for key, _ in sort):
@@ -344,7 +344,7 @@ def list_sessions(
         .options(contains_eager(UserSession.user))
         .order_by(*_order_by(sort, dialect))
     )
-    return Page(list(db.scalars(stmt)), total or 0)
+    return Page(list(db.scalars(stmt)), total)
 
 
 def get_session(db: Session, session_id: str, *, user_id: str | None = None) -> UserSession | None:
