@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .db import utcnow
+from .schemas import DeviceSchema
 from .security import ID_ALPHABET
 from .useragent import Device, parse_user_agent
 
@@ -421,15 +422,8 @@ def synthetic_users(count: int, rng: random.Random) -> list[SyntheticUser]:
 
 
 def _device_document(device: Device | None) -> dict[str, Any] | None:
-    if device is None:
-        return None
-    return {
-        "type": device.type,
-        "name": device.name,
-        "longVersion": device.long_version,
-        "os": {"name": device.os.name, "version": device.os.version},
-        "version": device.version,
-    }
+    """The device as the API (and so an export) shows it."""
+    return None if device is None else dict(DeviceSchema().dump(device))
 
 
 def _ip(rng: random.Random) -> str:
