@@ -152,12 +152,7 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
     if session.bypass_2fa:
         return
     client = twofactor.fingerprint(request.headers.get("User-Agent"), request_ip())
-    if (
-        cfg.twofa_remember_for > 0
-        and session.twofa_authorized_until is not None
-        and session.twofa_authorized_until > now
-        and session.twofa_fingerprint == client
-    ):
+    if twofactor.is_remembered(session, client, now, cfg):
         return
     db = get_db()
     totp = twofactor.load_totp(db, user.id)

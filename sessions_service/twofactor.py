@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from . import queries
 from .config import Settings
-from .models import BackupCode, Totp, User
+from .models import BackupCode, Totp, User, UserSession
 from .security import (
     check_digest,
     constant_time_equals,
@@ -243,6 +243,18 @@ def rotate_secrets(db: Session, old_key: str, settings: Settings) -> int:
 def current_secret(totp: Totp, settings: Settings) -> str:
     """The decrypted TOTP secret (for the demo's printout only)."""
     return decrypt_secret(settings.secret_key, totp.secret_encrypted)
+
+
+def is_remembered(
+    session: UserSession, client_fingerprint: str, now: datetime, settings: Settings
+) -> bool:
+    """True while a passed check is remembered for this session and client (see remember)."""
+    return (
+        settings.twofa_remember_for > 0
+        and session.twofa_authorized_until is not None
+        and session.twofa_authorized_until > now
+        and session.twofa_fingerprint == client_fingerprint
+    )
 
 
 def remember(
