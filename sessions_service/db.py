@@ -126,6 +126,17 @@ def is_invalid_regex_error(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) == "2201B"
 
 
+def is_missing_schema_error(exc: BaseException) -> bool:
+    """True when a statement failed because a table or column the code needs is missing
+    (the database was never migrated, or is behind): PostgreSQL's SQLSTATE 42P01/42703,
+    SQLite's "no such table/column"."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in {"42P01", "42703"}:
+        return True
+    message = str(orig) if isinstance(orig, sqlite3.OperationalError) else ""
+    return message.startswith(("no such table", "no such column"))
+
+
 def sort_text(column: Any, dialect: str, *, nullable: bool) -> ColumnElement[Any]:
     """A text sort key: NULL as '' (lowest) and code-point order on both databases.
 
@@ -156,8 +167,13 @@ def _sqlite_setup(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
-def create_db_engine(settings: Settings) -> Engine:
-    """One engine per app, with each database's connection settings."""
+def create_db_engine(settings: Settings, *, statement_timeout: bool = True) -> Engine:
+    """One engine per app, with each database's connection settings.
+
+    ``statement_timeout=False`` makes an engine for schema work: its connections carry no
+    API statement timeout at all, so neither the dialect's first-connect introspection nor a
+    long index build can be cancelled by it.
+    """
     if settings.is_sqlite:
         engine = sa.create_engine(
             settings.database_url,
@@ -167,6 +183,7 @@ def create_db_engine(settings: Settings) -> Engine:
         # Registered after the dialect's own hook, so RE2 replaces its Python-re regexp.
         event.listen(engine, "connect", _sqlite_setup(settings.db_statement_timeout_ms))
         return engine
+    timeout_ms = settings.db_statement_timeout_ms if statement_timeout else 0
     return sa.create_engine(
         settings.database_url,
         hide_parameters=True,
@@ -176,7 +193,7 @@ def create_db_engine(settings: Settings) -> Engine:
         pool_timeout=5,
         connect_args={
             "connect_timeout": 5,
-            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            "options": f"-c statement_timeout={timeout_ms}",
             "application_name": "sessions-service",
             # Never server-side prepared statements: a generic plan can be far slower for
             # list.all's filters than the custom plan made for each pattern.
@@ -226,15 +243,11 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 # --- schema migrations ----------------------------------------------------------------
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Shipped inside the package, so a wheel or a non-editable install can migrate.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def _alembic_config(connection: sa.Connection) -> AlembicConfig:
-    if not (MIGRATIONS_DIR / "env.py").exists():
-        raise RuntimeError(
-            f"migrations not found at {MIGRATIONS_DIR}; "
-            "install from a checkout with: pip install -e ."
-        )
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
@@ -243,12 +256,14 @@ def _alembic_config(connection: sa.Connection) -> AlembicConfig:
 
 @contextlib.contextmanager
 def _schema_connection(app: Flask) -> Iterator[sa.Connection]:
-    """A transaction for schema work, free of the API's statement timeout on PostgreSQL
-    (index builds on a large table take minutes)."""
-    with get_engine(app).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
-        yield connection
+    """A transaction for schema work on an engine of its own, without the API's statement
+    timeout (index builds on a large table take minutes)."""
+    engine = create_db_engine(app.config["SETTINGS"], statement_timeout=False)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 def upgrade_schema(app: Flask, revision: str = "head") -> None:

@@ -115,6 +115,15 @@ def pg_database() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def blank_pg_url(pg_database: str) -> Iterator[str]:
+    """An empty, never-migrated PostgreSQL database, dropped afterwards."""
+    admin_url = _pg_admin_url()
+    assert admin_url is not None
+    with created_pg_database(admin_url, "sessions_blank") as url:
+        yield url
+
+
 def _reset_postgres(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:

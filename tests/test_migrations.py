@@ -18,7 +18,7 @@ from sessions_service.db import (
     utcnow,
 )
 
-from .conftest import _pg_admin_url, created_pg_database, make_app
+from .conftest import make_app
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -27,11 +27,7 @@ def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'blank.db'}"
         return
-    request.getfixturevalue("pg_database")  # skips locally / fails in CI without PostgreSQL
-    admin_url = _pg_admin_url()
-    assert admin_url is not None
-    with created_pg_database(admin_url, "sessions_migrate") as url:
-        yield url
+    yield request.getfixturevalue("blank_pg_url")  # skips locally / fails in CI without it
 
 
 def test_upgrade_is_not_cut_short_by_the_api_statement_timeout(tmp_path, blank_url):
