@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from .db import is_invalid_regex_error
+from .db import is_invalid_regex_error, is_missing_schema_error
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,9 @@ def _handle_http(exc: HTTPException) -> Response:
 def _handle_db_error(exc: sa.exc.SQLAlchemyError) -> Response:
     if isinstance(exc, sa.exc.DataError) and is_invalid_regex_error(exc):
         return _handle_api_error(InvalidParams("filter is not a valid regular expression"))
+    if is_missing_schema_error(exc):
+        log.error("the database schema is missing or behind; run: sessions-service db upgrade")
+        return _handle_api_error(ServiceUnavailable())
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
         log.warning("database unavailable: %s", type(exc.orig if hasattr(exc, "orig") else exc))
         return _handle_api_error(ServiceUnavailable())

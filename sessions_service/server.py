@@ -1,7 +1,12 @@
-"""Run the app under gunicorn after checking configuration and schema in the master."""
+"""Run the app under gunicorn after checking configuration and schema in the master.
+
+``sessions-service serve`` and plain ``gunicorn wsgi:app`` (through ``gunicorn_conf``) share
+the same options and the same checks before any worker starts.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -41,6 +46,50 @@ def _prepare(app: Flask) -> None:
         )
 
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000  # Rocket.Chat's, so the documented curl example works
+DEFAULT_WORKERS = 2
+
+
+def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """The gunicorn settings every way of serving uses."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "timeout": 30,
+        # Explicit request limits: gunicorn refuses longer ones itself (414/431/400).
+        "limit_request_line": 8190,
+        "limit_request_fields": 100,
+        "limit_request_field_size": 8190,
+        "graceful_timeout": 10,
+    }
+
+
+def workers_from_env(environ: Mapping[str, str]) -> int:
+    """Worker count from ``WEB_CONCURRENCY`` (gunicorn's own variable), else the default."""
+    raw = environ.get("WEB_CONCURRENCY", "").strip()
+    if not raw:
+        return DEFAULT_WORKERS
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise click.ClickException(
+            f"WEB_CONCURRENCY must be a whole number from 1 to 64, got {raw!r}"
+        )
+    return int(raw)
+
+
+def prepare_master() -> None:
+    """Build the app once in the master: config errors, migration and schema checks."""
+    from . import create_app
+
+    app = create_app()
+    try:
+        _prepare(app)
+    finally:
+        get_engine(app).dispose()
+
+
 def prepare_and_serve(host: str, port: int, workers: int, demo: bool = False) -> None:
     """Validate config, migrate (SQLite, or any database for the demo), maybe seed, serve."""
     from . import create_app
@@ -56,17 +105,4 @@ def prepare_and_serve(host: str, port: int, workers: int, demo: bool = False) ->
     else:
         _prepare(app)
     get_engine(app).dispose()
-    GunicornServer(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "accesslog": "-",
-            "access_log_format": ACCESS_LOG_FORMAT,
-            "timeout": 30,
-            # Explicit request limits: gunicorn refuses longer ones itself (414/431/400).
-            "limit_request_line": 8190,
-            "limit_request_fields": 100,
-            "limit_request_field_size": 8190,
-            "graceful_timeout": 10,
-        }
-    ).run()
+    GunicornServer(gunicorn_options(host, port, workers)).run()
