@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, db, errors, events
+from . import api, db, errors, events, headers
 from .config import load_config
 
 MAX_BODY_BYTES = 64 * 1024
@@ -37,6 +37,7 @@ def create_app(environ: Mapping[str, str] | None = None, **flask_kwargs: Any) ->
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Rocket.Chat's key order
     db.init_app(app, settings)
     events.init_app(app)
+    headers.init_app(app)
     errors.register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.docs_bp)
