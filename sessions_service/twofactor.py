@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from . import queries
-from .config import Settings
+from .config import ConfigError, Settings
 from .models import BackupCode, Totp, User, UserSession
 from .security import (
+    KeyMismatch,
     check_digest,
     constant_time_equals,
     decrypt_secret,
@@ -242,6 +243,26 @@ def rotate_secrets(db: Session, settings: Settings, extra_keys: Sequence[str] = 
         totp.secret_encrypted = ciphertext
     db.flush()
     return len(rows)
+
+
+class SecretKeyError(ConfigError):
+    """SESSIONS_SECRET_KEY cannot read the stored TOTP secrets (the start-up canary failed)."""
+
+
+def check_secret_keys(db: Session, settings: Settings) -> None:
+    """Decrypt one stored TOTP secret as a canary; raises SecretKeyError if no key reads it."""
+    ciphertext = db.scalar(sa.select(Totp.secret_encrypted).limit(1))
+    if ciphertext is None:
+        return
+    try:
+        decrypt_secret(settings.secret_keys, ciphertext)
+    except KeyMismatch:
+        count = len(settings.secret_keys)
+        which = "its key does not" if count == 1 else f"none of its {count} keys"
+        raise SecretKeyError(
+            f"SESSIONS_SECRET_KEY cannot decrypt the stored TOTP secrets ({which} read them); "
+            "set the key they were encrypted with"
+        ) from None
 
 
 def current_secret(totp: Totp, settings: Settings) -> str:
