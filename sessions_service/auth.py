@@ -8,6 +8,7 @@ then leaves ``g.principal`` and ``g.params`` for the view.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,10 +22,19 @@ from . import events, permissions, queries, twofactor
 from .clientip import request_ip
 from .config import Settings
 from .db import InvalidPattern, check_pattern, get_db, utcnow
-from .errors import Forbidden, InvalidParams, LoginFailed, TwoFactorError, Unauthorized
-from .models import User, UserSession
+from .errors import (
+    Forbidden,
+    InvalidParams,
+    LoginFailed,
+    SecretKeyWrong,
+    TwoFactorError,
+    Unauthorized,
+)
+from .models import Totp, User, UserSession
 from .schemas import validation_message
-from .security import burn_password_check, check_digest, password_digest
+from .security import KeyMismatch, burn_password_check, check_digest, password_digest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,23 @@ def _parse_params(policy: Policy) -> dict[str, Any]:
     return params
 
 
+def _check_code(
+    db: Session, user: User, totp: Totp | None, method: str, code: str | None, now: datetime
+) -> twofactor.Outcome:
+    """twofactor.check_code, with an unreadable stored secret answered as SecretKeyWrong."""
+    try:
+        return twofactor.check_code(db, user, totp, method, code, now, settings())
+    except KeyMismatch:
+        # The server's key is wrong, not the caller's code: decrypting comes before any write,
+        # so no failure is counted against the user.
+        log.error(
+            "the TOTP secret of user %s decrypts with none of the SESSIONS_SECRET_KEY keys; "
+            "set the key it was encrypted with",
+            user.id,
+        )
+        raise SecretKeyWrong() from None
+
+
 def _require_two_factor(principal: Principal, now: datetime) -> None:
     cfg = settings()
     session, user = principal.session, principal.user
@@ -161,7 +188,7 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
         return
     method = twofactor.choose_method(available, request.headers.get("x-2fa-method"))
     code = request.headers.get("x-2fa-code")
-    outcome = twofactor.check_code(db, user, totp, method, code, now, cfg)
+    outcome = _check_code(db, user, totp, method, code, now)
     if outcome.accepted:
         twofactor.remember(db, session.id, client, now, cfg)
     db.commit()
@@ -190,7 +217,7 @@ def verify_login_code(db: Session, user: User, code: str | None, now: datetime) 
     totp = twofactor.load_totp(db, user.id)
     if totp is None:
         return False
-    outcome = twofactor.check_code(db, user, totp, "totp", code, now, settings())
+    outcome = _check_code(db, user, totp, "totp", code, now)
     events.two_factor(user.id, "totp", outcome.reason, request.path)
     if outcome.accepted:
         return True

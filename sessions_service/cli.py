@@ -11,12 +11,11 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 import click
-from cryptography.fernet import Fernet
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from . import events, importer, queries, twofactor
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, parse_secret_keys
 from .db import check_models_match_migrations, get_engine, new_session, upgrade_schema, utcnow
 from .security import KeyMismatch, generate_fernet_key
 from .synthetic import synthetic_lines
@@ -172,16 +171,23 @@ def keys_generate() -> None:
 
 
 @keys_cli.command("rotate")
-@click.option("--old", "old_key", required=True, help="The previous SESSIONS_SECRET_KEY.")
-def keys_rotate(old_key: str) -> None:
-    """Re-encrypt every TOTP secret under the current SESSIONS_SECRET_KEY (one transaction)."""
-    try:
-        Fernet(old_key.encode())
-    except (ValueError, TypeError):
-        raise click.ClickException("--old is not a Fernet key") from None
+@click.option(
+    "--old",
+    "old_key",
+    default=None,
+    help="An extra key to decrypt with (for secrets under a key no longer in SESSIONS_SECRET_KEY).",
+)
+def keys_rotate(old_key: str | None) -> None:
+    """Re-encrypt every TOTP secret under the first SESSIONS_SECRET_KEY key (one transaction)."""
+    extra: tuple[str, ...] = ()
+    if old_key is not None:
+        try:
+            extra = parse_secret_keys(old_key, "--old")
+        except ConfigError:
+            raise click.ClickException("--old is not a Fernet key") from None
     with new_session() as db:
         try:
-            count = twofactor.rotate_secrets(db, old_key, _settings())
+            count = twofactor.rotate_secrets(db, _settings(), extra)
         except KeyMismatch as exc:
             raise click.ClickException(f"{exc}; nothing was changed") from None
         db.commit()

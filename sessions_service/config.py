@@ -19,7 +19,7 @@ class Settings:
     """Typed service settings; every field maps to one documented variable."""
 
     database_url: str
-    secret_key: str
+    secret_keys: tuple[str, ...]
     login_expiration_days: int = 90
     twofa_password_fallback: bool = True
     twofa_remember_for: int = 1800
@@ -29,6 +29,11 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     bcrypt_rounds: int = 10
     secret_key_generated: bool = False
+
+    @property
+    def secret_key(self) -> str:
+        """The key that encrypts (the first); the others only decrypt."""
+        return self.secret_keys[0]
 
     @property
     def is_sqlite(self) -> bool:
@@ -73,32 +78,43 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def _secret_key(environ: Mapping[str, str], instance_path: Path, sqlite: bool) -> tuple[str, bool]:
-    """The Fernet key: from the environment, else (SQLite only) a file made once."""
-    raw = environ.get("SESSIONS_SECRET_KEY", "").strip()
-    if raw:
+_MAKE_ONE = "make one with: sessions-service keys generate"
+
+
+def parse_secret_keys(raw: str, source: str = "SESSIONS_SECRET_KEY") -> tuple[str, ...]:
+    """Comma-separated Fernet keys, each checked; errors name the position, never the key."""
+    keys = tuple(part.strip() for part in raw.split(","))
+    for position, key in enumerate(keys, start=1):
+        where = f"{source} key {position} of {len(keys)}" if len(keys) > 1 else source
+        if not key:
+            raise ConfigError(f"{where} is empty; {_MAKE_ONE}")
         try:
-            Fernet(raw.encode())
+            Fernet(key.encode())
         except (ValueError, TypeError):
             raise ConfigError(
-                "SESSIONS_SECRET_KEY is not a Fernet key (urlsafe base64 of 32 bytes); "
-                "make one with: sessions-service keys generate"
+                f"{where} is not a Fernet key (urlsafe base64 of 32 bytes); {_MAKE_ONE}"
             ) from None
-        return raw, False
+    return keys
+
+
+def _secret_keys(
+    environ: Mapping[str, str], instance_path: Path, sqlite: bool
+) -> tuple[tuple[str, ...], bool]:
+    """The Fernet keys: from the environment, else (SQLite only) a file made once."""
+    raw = environ.get("SESSIONS_SECRET_KEY", "").strip()
+    if raw:
+        return parse_secret_keys(raw), False
     if not sqlite:
-        raise ConfigError(
-            "SESSIONS_SECRET_KEY is required with PostgreSQL; "
-            "make one with: sessions-service keys generate"
-        )
+        raise ConfigError(f"SESSIONS_SECRET_KEY is required with PostgreSQL; {_MAKE_ONE}")
     key_file = instance_path / "secret.key"
     if key_file.exists():
-        return key_file.read_text().strip(), False
+        return parse_secret_keys(key_file.read_text().strip(), str(key_file)), False
     instance_path.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key().decode()
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
-    return key, True
+    return (key,), True
 
 
 def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settings:
@@ -110,12 +126,12 @@ def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settin
         raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql:// SQLAlchemy URL")
     if database_url == default_db:
         instance.mkdir(parents=True, exist_ok=True)
-    secret_key, generated = _secret_key(environ, instance, database_url.startswith("sqlite"))
+    secret_keys, generated = _secret_keys(environ, instance, database_url.startswith("sqlite"))
     default_count = _int(environ, "SESSIONS_API_DEFAULT_COUNT", 50)
     upper = _int(environ, "SESSIONS_API_UPPER_COUNT_LIMIT", 100, minimum=1)
     return Settings(
         database_url=database_url,
-        secret_key=secret_key,
+        secret_keys=secret_keys,
         secret_key_generated=generated,
         login_expiration_days=_int(environ, "SESSIONS_LOGIN_EXPIRATION_DAYS", 90, minimum=1),
         twofa_password_fallback=_bool(environ, "SESSIONS_2FA_PASSWORD_FALLBACK", True),

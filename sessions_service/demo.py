@@ -102,6 +102,7 @@ def print_instructions(app: Flask, host: str, port: int) -> None:
     """Print a fresh admin token, the TOTP secret and a curl line that works as pasted."""
     settings: Settings = app.config["SETTINGS"]
     with new_session(app) as db:
+        twofactor.check_secret_keys(db, settings)  # the demo refuses a wrong key as serve does
         admin = queries.get_user_by_username(db, ADMIN_USERNAME)
         if admin is None:
             click.echo(

@@ -129,6 +129,22 @@ class TwoFactorError(ApiError):
         )
 
 
+class SecretKeyWrong(ApiError):
+    """500 error-secret-key: a stored TOTP secret decrypts with none of the configured keys."""
+
+    status = 500
+
+    def __init__(self) -> None:
+        super().__init__(
+            {
+                "success": False,
+                "error": "Two-factor secret cannot be read; "
+                "the server's SESSIONS_SECRET_KEY is wrong [error-secret-key]",
+                "errorType": "error-secret-key",
+            }
+        )
+
+
 class LoginFailed(ApiError):
     """401 from POST /login, in Rocket.Chat's login envelope."""
 

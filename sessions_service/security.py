@@ -7,6 +7,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 import bcrypt
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -80,24 +81,30 @@ def generate_fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def encrypt_secret(key: str, plaintext: str) -> str:
-    """Encrypt a TOTP secret for storage."""
-    return Fernet(key.encode()).encrypt(plaintext.encode()).decode()
-
-
-def decrypt_secret(key: str, ciphertext: str) -> str:
-    """Decrypt a stored TOTP secret."""
-    return Fernet(key.encode()).decrypt(ciphertext.encode()).decode()
-
-
 class KeyMismatch(ValueError):
-    """A stored secret decrypts with neither the current nor the old key."""
+    """A stored secret decrypts with none of the keys given."""
 
 
-def reencrypt_secret(current_key: str, old_key: str, ciphertext: str) -> str:
-    """Re-encrypt under ``current_key`` a secret stored under either key."""
-    keys = MultiFernet([Fernet(current_key.encode()), Fernet(old_key.encode())])
+def _fernet(keys: Sequence[str]) -> MultiFernet:
+    return MultiFernet([Fernet(key.encode()) for key in keys])
+
+
+def encrypt_secret(keys: Sequence[str], plaintext: str) -> str:
+    """Encrypt a TOTP secret for storage under the first key."""
+    return _fernet(keys).encrypt(plaintext.encode()).decode()
+
+
+def decrypt_secret(keys: Sequence[str], ciphertext: str) -> str:
+    """Decrypt a stored TOTP secret with whichever key reads it."""
     try:
-        return keys.rotate(ciphertext.encode()).decode()
+        return _fernet(keys).decrypt(ciphertext.encode()).decode()
     except InvalidToken:
-        raise KeyMismatch("a TOTP secret decrypts with neither key") from None
+        raise KeyMismatch(f"a TOTP secret decrypts with none of the {len(keys)} keys") from None
+
+
+def reencrypt_secret(keys: Sequence[str], ciphertext: str) -> str:
+    """Re-encrypt under the first key a secret stored under any of ``keys``."""
+    try:
+        return _fernet(keys).rotate(ciphertext.encode()).decode()
+    except InvalidToken:
+        raise KeyMismatch(f"a TOTP secret decrypts with none of the {len(keys)} keys") from None

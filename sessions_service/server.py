@@ -13,7 +13,8 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from .db import get_engine, schema_is_current, upgrade_schema
+from .db import get_engine, new_session, schema_is_current, upgrade_schema
+from .twofactor import check_secret_keys
 
 # The path only, never the query string: a client may put secrets there by mistake.
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
@@ -44,6 +45,8 @@ def _prepare(app: Flask) -> None:
         raise click.ClickException(
             "the database schema is not current; run: sessions-service db upgrade"
         )
+    with new_session(app) as db:
+        check_secret_keys(db, settings)  # a wrong key stops the master, before any worker
 
 
 DEFAULT_HOST = "127.0.0.1"

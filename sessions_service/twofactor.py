@@ -7,6 +7,7 @@ every worker and every instance agrees on them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from . import queries
-from .config import Settings
+from .config import ConfigError, Settings
 from .models import BackupCode, Totp, User, UserSession
 from .security import (
+    KeyMismatch,
     check_digest,
     constant_time_equals,
     decrypt_secret,
@@ -137,7 +139,7 @@ def _verify(
         return WRONG
     if len(code) == BACKUP_CODE_LENGTH:
         return ACCEPTED if _accept_backup_code(db, user.id, code, now) else WRONG
-    step = _matching_step(decrypt_secret(settings.secret_key, totp.secret_encrypted), code, now)
+    step = _matching_step(decrypt_secret(settings.secret_keys, totp.secret_encrypted), code, now)
     if step is None:
         return WRONG
     return ACCEPTED if _accept_step(db, user.id, step) else REPLAYED
@@ -205,7 +207,7 @@ def enable_totp(db: Session, user: User, settings: Settings) -> Enrolment:
     db.add(
         Totp(
             user_id=user.id,
-            secret_encrypted=encrypt_secret(settings.secret_key, secret),
+            secret_encrypted=encrypt_secret(settings.secret_keys, secret),
             enabled=True,
             last_step=None,
         )
@@ -229,20 +231,43 @@ def disable_totp(db: Session, user: User) -> bool:
     return bool(getattr(result, "rowcount", 0) >= 1)
 
 
-def rotate_secrets(db: Session, old_key: str, settings: Settings) -> int:
-    """Re-encrypt every stored TOTP secret under the current key; returns how many."""
+def rotate_secrets(db: Session, settings: Settings, extra_keys: Sequence[str] = ()) -> int:
+    """Re-encrypt every stored TOTP secret under the first key; returns how many.
+
+    Raises KeyMismatch, before changing anything, if a secret decrypts with none of the keys.
+    """
+    keys = (*settings.secret_keys, *extra_keys)
     rows = db.scalars(sa.select(Totp)).all()
-    for totp in rows:
-        totp.secret_encrypted = reencrypt_secret(
-            settings.secret_key, old_key, totp.secret_encrypted
-        )
+    rotated = [reencrypt_secret(keys, totp.secret_encrypted) for totp in rows]
+    for totp, ciphertext in zip(rows, rotated, strict=True):
+        totp.secret_encrypted = ciphertext
     db.flush()
     return len(rows)
 
 
+class SecretKeyError(ConfigError):
+    """SESSIONS_SECRET_KEY cannot read the stored TOTP secrets (the start-up canary failed)."""
+
+
+def check_secret_keys(db: Session, settings: Settings) -> None:
+    """Decrypt one stored TOTP secret as a canary; raises SecretKeyError if no key reads it."""
+    ciphertext = db.scalar(sa.select(Totp.secret_encrypted).limit(1))
+    if ciphertext is None:
+        return
+    try:
+        decrypt_secret(settings.secret_keys, ciphertext)
+    except KeyMismatch:
+        count = len(settings.secret_keys)
+        which = "its key does not" if count == 1 else f"none of its {count} keys"
+        raise SecretKeyError(
+            f"SESSIONS_SECRET_KEY cannot decrypt the stored TOTP secrets ({which} read them); "
+            "set the key they were encrypted with"
+        ) from None
+
+
 def current_secret(totp: Totp, settings: Settings) -> str:
     """The decrypted TOTP secret (for the demo's printout only)."""
-    return decrypt_secret(settings.secret_key, totp.secret_encrypted)
+    return decrypt_secret(settings.secret_keys, totp.secret_encrypted)
 
 
 def is_remembered(

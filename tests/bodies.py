@@ -30,6 +30,12 @@ FORBIDDEN = {
 }
 NOT_FOUND = {"success": False, "error": "Session not found"}
 UNAVAILABLE = {"success": False, "error": "Service unavailable"}
+SECRET_KEY_WRONG = {
+    "success": False,
+    "error": "Two-factor secret cannot be read; "
+    "the server's SESSIONS_SECRET_KEY is wrong [error-secret-key]",
+    "errorType": "error-secret-key",
+}
 TOO_LARGE = {"success": False, "error": "Request entity too large"}
 
 # --- login and logout -----------------------------------------------------------------
