@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -156,6 +157,32 @@ def _sqlite_setup(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
+def _sqlite_file(url: sa.URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory or URI-style database."""
+    if url.database in (None, "", ":memory:") or url.query.get("uri"):
+        return None
+    return Path(url.database)
+
+
+def _create_private(path: Path) -> Any:
+    """A do_connect hook: create the database file 0600 (whatever the umask) if missing.
+
+    SQLite makes its -wal and -shm files with the main file's mode, so they are 0600 too.
+    """
+
+    def on_do_connect(*_args: Any) -> None:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            # A DB-API error, so SQLAlchemy wraps it as it wraps sqlite3's own (which would
+            # only say "unable to open database file").
+            raise sqlite3.OperationalError(f"cannot create {path}: {exc.strerror}") from None
+
+    return on_do_connect
+
+
 def create_db_engine(settings: Settings) -> Engine:
     """One engine per app, with each database's connection settings."""
     if settings.is_sqlite:
@@ -164,6 +191,9 @@ def create_db_engine(settings: Settings) -> Engine:
             hide_parameters=True,
             connect_args={"timeout": settings.db_statement_timeout_ms / 1000},
         )
+        path = _sqlite_file(engine.url)
+        if path is not None:
+            event.listen(engine, "do_connect", _create_private(path))
         # Registered after the dialect's own hook, so RE2 replaces its Python-re regexp.
         event.listen(engine, "connect", _sqlite_setup(settings.db_statement_timeout_ms))
         return engine

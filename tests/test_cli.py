@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask.cli import ScriptInfo
 
+from sessions_service import create_app
 from sessions_service.cli import cli
 from sessions_service.db import get_engine
 
@@ -133,6 +135,44 @@ def test_db_check_reports_models_match_migrations(invoke: Invoke) -> None:
     result = invoke("db", "check")
     assert result.exit_code == 0, (result.output, result.exception)
     assert result.stdout.strip() == "models match the migrations"
+
+
+def test_a_new_sqlite_database_and_its_journals_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "sessions.db"
+    path.parent.mkdir()
+    old_umask = os.umask(0o022)  # the usual umask would give 0644
+    apps: list[Flask] = []
+    try:
+        invoke = _runner_invoke(f"sqlite:///{path}", apps)
+        json_out_ok = invoke("db", "upgrade")
+        assert json_out_ok.exit_code == 0, json_out_ok.output
+        app = create_app(
+            {"DATABASE_URL": f"sqlite:///{path}", "SESSIONS_SECRET_KEY": SECRET_KEY},
+            instance_path=str(tmp_path / "instance"),
+        )
+        apps.append(app)
+        with get_engine(app).connect() as conn:  # WAL mode: -wal and -shm exist while open
+            conn.exec_driver_sql("SELECT count(*) FROM users")
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in sorted(path.parent.iterdir())}
+    finally:
+        os.umask(old_umask)
+        for app in apps:
+            get_engine(app).dispose()
+    assert modes == {"sessions.db": 0o600, "sessions.db-shm": 0o600, "sessions.db-wal": 0o600}
+
+
+def test_an_existing_sqlite_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    apps: list[Flask] = []
+    try:
+        result = _runner_invoke(f"sqlite:///{path}", apps)("db", "upgrade")
+    finally:
+        for app in apps:
+            get_engine(app).dispose()
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # the operator's choice stands
 
 
 # --- users ----------------------------------------------------------------------------
