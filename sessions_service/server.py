@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from .db import get_engine, schema_is_current, upgrade_schema
+from .db import SchemaNotCurrent, get_engine, schema_is_current, upgrade_schema
 
 # The path only, never the query string: a client may put secrets there by mistake.
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
@@ -36,9 +35,7 @@ def _prepare(app: Flask) -> None:
     if settings.is_sqlite:
         upgrade_schema(app)
     elif not schema_is_current(app):
-        raise click.ClickException(
-            "the database schema is not current; run: sessions-service db upgrade"
-        )
+        raise SchemaNotCurrent()
 
 
 def prepare_and_serve(host: str, port: int, workers: int, demo: bool = False) -> None:
