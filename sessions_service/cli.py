@@ -36,6 +36,7 @@ from .db import (
     upgrade_schema,
     utcnow,
 )
+from .schemas import format_timestamp
 from .security import KeyMismatch, generate_fernet_key
 from .synthetic import synthetic_lines
 
@@ -142,16 +143,36 @@ def db_check() -> None:
     click.echo("models match the migrations")
 
 
+def _check_password(password: str) -> str:
+    if not password:
+        raise CliError("the password must not be empty — for a service account use --no-password")
+    return password
+
+
 @users_cli.command("create")
 @click.argument("username")
-@click.option("--password", required=True, help="The user's password.")
+@click.option("--password", default=None, help="The user's password.")
+@click.option(
+    "--no-password",
+    is_flag=True,
+    help="No password: a service account that only logs in by `tokens create`.",
+)
 @click.option("--name", default=None, help="Display name.")
 @click.option("--email", default=None, help="Email address (unique).")
 @click.option("--role", "roles", multiple=True, help="A role; repeat for more (default: user).")
 def users_create(
-    username: str, password: str, name: str | None, email: str | None, roles: tuple[str, ...]
+    username: str,
+    password: str | None,
+    no_password: bool,
+    name: str | None,
+    email: str | None,
+    roles: tuple[str, ...],
 ) -> None:
     """Create a user and print its id."""
+    if (password is None) == (not no_password):
+        raise CliUsageError("give one of --password PW or --no-password (a service account)")
+    if password is not None:
+        _check_password(password)
     with new_session() as db:
         try:
             user = queries.create_user(
@@ -163,7 +184,9 @@ def users_create(
                 roles=roles or ("user",),
                 bcrypt_rounds=_settings().bcrypt_rounds,
             )
-        except (queries.UserExists, ValueError) as exc:
+        except queries.UserExists as exc:
+            raise CliError(f"{exc} — see: {PROG} users list") from None
+        except ValueError as exc:
             raise CliError(str(exc)) from None
         db.commit()
         _echo_json({"userId": user.id})
@@ -172,8 +195,73 @@ def users_create(
 def _user_or_fail(db: Any, username: str) -> Any:
     user = queries.get_user_by_username(db, username)
     if user is None:
-        raise CliError(f"no such user: {username}")
+        raise CliError(f"no such user: {username} — see: {PROG} users list")
     return user
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """Print every user as one JSON object a line (never a hash)."""
+    with new_session() as db:
+        for user in queries.list_users(db):
+            record = {
+                "userId": user.id,
+                "username": user.username,
+                "name": user.name,
+                "email": user.email,
+                "roles": user.roles,
+                "active": user.active,
+                "createdAt": format_timestamp(user.created_at),
+                "hasPassword": user.has_password,
+                "totpEnabled": user.totp_enabled,
+            }
+            click.echo(json.dumps(record))
+
+
+@users_cli.command("deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Deactivate a user and end all their sessions (their tokens stop working at once)."""
+    with new_session() as db:
+        user = _user_or_fail(db, username)
+        queries.set_active(db, user, False)
+        # An operator ended these, not a user: logoutBy stays empty (as sessions revoke).
+        ended = queries.logout_user_sessions(db, user.id, None, utcnow())
+        db.commit()
+        events.emit("user.deactivate", "success", user_id=user.id, count=ended, by="cli")
+        _echo_json({"userId": user.id, "active": False, "sessionsEnded": ended})
+
+
+@users_cli.command("activate")
+@click.argument("username")
+def users_activate(username: str) -> None:
+    """Let a deactivated user log in again."""
+    with new_session() as db:
+        user = _user_or_fail(db, username)
+        queries.set_active(db, user, True)
+        db.commit()
+        events.emit("user.activate", "success", user_id=user.id, by="cli")
+        _echo_json({"userId": user.id, "active": True})
+
+
+@users_cli.command("set-password")
+@click.argument("username")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The new password (asked twice, hidden, when not given).",
+)
+def users_set_password(username: str, password: str) -> None:
+    """Replace a user's password (sessions stay logged in; revoke them if need be)."""
+    _check_password(password)
+    with new_session() as db:
+        user = _user_or_fail(db, username)
+        queries.set_password(db, user, password, bcrypt_rounds=_settings().bcrypt_rounds)
+        db.commit()
+        events.emit("user.set-password", "success", user_id=user.id, by="cli")
+        _echo_json({"userId": user.id, "hasPassword": True})
 
 
 @totp_cli.command("enable")
@@ -237,7 +325,7 @@ def tokens_create(username: str, bypass_2fa: bool) -> None:
     with new_session() as db:
         user = _user_or_fail(db, username)
         if not user.active:
-            raise CliError(f"user is not active: {username}")
+            raise CliError(f"user is not active: {username} — activate it: {PROG} users activate")
         session, token = queries.create_session(
             db,
             user,

@@ -82,7 +82,7 @@ def invoke(database_url: str) -> Iterator[Invoke]:
         get_engine(app).dispose()
 
 
-NO_SUCH_USER = "no such user: nobody"
+NO_SUCH_USER = "no such user: nobody — see: sessions-service users list"
 SCHEMA_NOT_CURRENT = "the database schema is not current; run: sessions-service db upgrade"
 
 
@@ -94,6 +94,12 @@ def assert_fails(result: Result, message: str, exit_code: int = 1) -> None:
     )
     assert result.stdout == ""
     assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+
+
+def json_lines(result: Result) -> list[dict[str, Any]]:
+    """The command's JSON Lines output, after checking it succeeded."""
+    assert result.exit_code == 0, (result.output, result.exception)
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def json_out(result: Result) -> dict[str, Any]:
@@ -156,7 +162,7 @@ def test_version_and_help_show_only_our_options() -> None:
 
 
 def test_console_script_reports_an_unreachable_database_in_one_line() -> None:
-    done = run_cli("db", "upgrade", env=service_env(REFUSING_PG))
+    done = run_cli("users", "list", env=service_env(REFUSING_PG))
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == f"error: {PG_REFUSED}\n"
     assert "hunter2" not in done.stderr
@@ -174,6 +180,8 @@ EVERY_DATABASE_COMMAND = [
     ["db", "upgrade"],
     ["db", "check"],
     ["users", "create", "x", "--password", "y"],
+    ["users", "list"],
+    ["users", "deactivate", "x"],
     ["tokens", "create", "x"],
     ["sessions", "revoke", "--user", "x"],
     ["import", "{file}"],
@@ -213,6 +221,8 @@ def test_an_unreachable_database_is_one_line(kind: str, args: list[str], tmp_pat
 NEEDS_TABLES = [
     ["db", "check"],
     ["users", "create", "x", "--password", "y"],
+    ["users", "list"],
+    ["users", "activate", "x"],
     ["totp", "enable", "x"],
     ["tokens", "create", "x"],
     ["sessions", "revoke", "--user", "x"],
@@ -330,6 +340,30 @@ def test_users_create_prints_user_id_and_defaults_role_to_user(invoke: Invoke, a
     }
 
 
+@pytest.mark.parametrize(
+    ("args", "message", "exit_code"),
+    [
+        ([], "give one of --password PW or --no-password (a service account)", 2),
+        (
+            ["--password", "pw", "--no-password"],
+            "give one of --password PW or --no-password (a service account)",
+            2,
+        ),
+        (
+            ["--password", ""],
+            "the password must not be empty — for a service account use --no-password",
+            1,
+        ),
+    ],
+    ids=["neither", "both", "empty-password"],
+)
+def test_users_create_needs_exactly_one_password_choice(
+    invoke: Invoke, args: list[str], message: str, exit_code: int
+) -> None:
+    assert_fails(invoke("users", "create", "alice", *args), message, exit_code)
+    assert json_lines(invoke("users", "list")) == []  # nothing was created
+
+
 def test_users_create_with_name_email_and_roles(invoke: Invoke, api: Flask) -> None:
     created = json_out(
         invoke(
@@ -375,7 +409,7 @@ def test_users_create_refuses_duplicates(
     result = invoke("users", "create", *second, "--password", "pw-2")
     assert_fails(
         result,
-        f"username or email already exists: {second[0]}",
+        f"username or email already exists: {second[0]} — see: sessions-service users list",
     )
 
 
