@@ -460,7 +460,7 @@ def import_sessions(file: IO[bytes], batch_size: int) -> None:
     """Bulk-load sessions and their users from JSON Lines (FILE, or - for stdin).
 
     Bad lines are reported on stderr as "line N: reason"; the rest are imported.
-    Prints a JSON summary.
+    Prints a JSON summary; exits 1 when any line was rejected.
     """
     with get_engine(current_app).connect() as conn, _import_progress(file) as advance:
 
@@ -481,6 +481,18 @@ def import_sessions(file: IO[bytes], batch_size: int) -> None:
             importer.analyze(conn)
             conn.commit()
     _echo_json(summary.as_dict())
+    expired = summary.sessions_already_expired
+    if expired:
+        sessions = (
+            "session is already past its" if expired == 1 else "sessions are already past their"
+        )
+        click.echo(
+            f"note: {expired} imported {sessions} expiry "
+            "(loginAt + SESSIONS_LOGIN_EXPIRATION_DAYS) and will not appear in lists",
+            err=True,
+        )
+    if summary.lines_rejected:
+        sys.exit(1)  # the good lines are in; a script must still notice the bad ones
 
 
 COMMANDS = (serve, demo, import_sessions)
