@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import re2
 import sqlalchemy as sa
 from alembic import command as alembic_command
@@ -126,17 +128,6 @@ def is_invalid_regex_error(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) == "2201B"
 
 
-def is_missing_schema_error(exc: BaseException) -> bool:
-    """True when a statement failed because a table or column the code needs is missing
-    (the database was never migrated, or is behind): PostgreSQL's SQLSTATE 42P01/42703,
-    SQLite's "no such table/column"."""
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) in {"42P01", "42703"}:
-        return True
-    message = str(orig) if isinstance(orig, sqlite3.OperationalError) else ""
-    return message.startswith(("no such table", "no such column"))
-
-
 def sort_text(column: Any, dialect: str, *, nullable: bool) -> ColumnElement[Any]:
     """A text sort key: NULL as '' (lowest) and code-point order on both databases.
 
@@ -167,6 +158,32 @@ def _sqlite_setup(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
+def _sqlite_file(url: sa.URL) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory or URI-style database."""
+    if url.database in (None, "", ":memory:") or url.query.get("uri"):
+        return None
+    return Path(url.database)
+
+
+def _create_private(path: Path) -> Any:
+    """A do_connect hook: create the database file 0600 (whatever the umask) if missing.
+
+    SQLite makes its -wal and -shm files with the main file's mode, so they are 0600 too.
+    """
+
+    def on_do_connect(*_args: Any) -> None:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            # A DB-API error, so SQLAlchemy wraps it as it wraps sqlite3's own (which would
+            # only say "unable to open database file").
+            raise sqlite3.OperationalError(f"cannot create {path}: {exc.strerror}") from None
+
+    return on_do_connect
+
+
 def create_db_engine(settings: Settings, *, statement_timeout: bool = True) -> Engine:
     """One engine per app, with each database's connection settings.
 
@@ -180,6 +197,9 @@ def create_db_engine(settings: Settings, *, statement_timeout: bool = True) -> E
             hide_parameters=True,
             connect_args={"timeout": settings.db_statement_timeout_ms / 1000},
         )
+        path = _sqlite_file(engine.url)
+        if path is not None:
+            event.listen(engine, "do_connect", _create_private(path))
         # Registered after the dialect's own hook, so RE2 replaces its Python-re regexp.
         event.listen(engine, "connect", _sqlite_setup(settings.db_statement_timeout_ms))
         return engine
@@ -278,6 +298,10 @@ def downgrade_schema(app: Flask, revision: str) -> None:
         alembic_command.downgrade(_alembic_config(connection), revision)
 
 
+class SchemaNotCurrent(Exception):
+    """The database is not at the newest migration."""
+
+
 def schema_is_current(app: Flask) -> bool:
     """True when the database is at the newest migration."""
     with _schema_connection(app) as connection:
@@ -291,3 +315,54 @@ def check_models_match_migrations(app: Flask) -> None:
     """Raise if the models differ from the migrated schema (``alembic check``)."""
     with _schema_connection(app) as connection:
         alembic_command.check(_alembic_config(connection))
+
+
+# --- what went wrong ----------------------------------------------------------------
+
+# PostgreSQL's undefined_table and undefined_column; SQLite says it in words.
+_MISSING_SCHEMA_SQLSTATES = {"42P01", "42703"}
+_MISSING_SCHEMA_SQLITE = ("no such table", "no such column")
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The DB-API exception under a SQLAlchemy one (or ``exc`` itself, raised by a driver)."""
+    return exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+
+
+def is_missing_schema_error(exc: BaseException) -> bool:
+    """True when a statement failed because a table or column does not exist yet."""
+    orig = _driver_error(exc)
+    if getattr(orig, "sqlstate", None) in _MISSING_SCHEMA_SQLSTATES:
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and str(orig).startswith(
+        _MISSING_SCHEMA_SQLITE
+    )
+
+
+def is_connect_error(exc: BaseException) -> bool:
+    """True when the database could not be reached or opened at all (no statement ran)."""
+    return (
+        isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) and exc.statement is None
+    )
+
+
+def is_sqlite_error(exc: BaseException) -> bool:
+    """True when SQLite raised it."""
+    return isinstance(_driver_error(exc), sqlite3.Error)
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """True for a failure of the database itself (lost connection, timeout, lock, disk)."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    # The importer writes through the drivers directly, so their errors arrive unwrapped.
+    orig = _driver_error(exc)
+    return isinstance(
+        orig, sqlite3.OperationalError | psycopg.OperationalError | psycopg.InterfaceError
+    )
+
+
+def error_reason(exc: BaseException) -> str:
+    """The driver's first line about what failed (libpq and SQLite never include a password)."""
+    lines = str(_driver_error(exc)).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__

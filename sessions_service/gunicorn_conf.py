@@ -13,9 +13,7 @@ import os
 import sys
 from typing import Any
 
-import click
-
-from sessions_service.config import ConfigError
+from sessions_service.cli import expected_failure
 from sessions_service.server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -26,8 +24,11 @@ from sessions_service.server import (
 
 try:
     _options = gunicorn_options(DEFAULT_HOST, DEFAULT_PORT, workers_from_env(os.environ))
-except click.ClickException as exc:
-    sys.exit(f"error: {exc.message}")
+except Exception as exc:
+    failure = expected_failure(exc)
+    if failure is None:
+        raise
+    sys.exit(f"error: {failure.format_message()}")
 
 bind = [_options["bind"]]
 workers = _options["workers"]
@@ -44,6 +45,8 @@ def on_starting(server: Any) -> None:
     """Check configuration and schema once, in the master, before any worker boots."""
     try:
         prepare_master()
-    except (ConfigError, click.ClickException) as exc:
-        message = exc.message if isinstance(exc, click.ClickException) else str(exc)
-        sys.exit(f"error: {message}")
+    except Exception as exc:
+        failure = expected_failure(exc)  # the same one-line errors as the CLI's
+        if failure is None:
+            raise
+        sys.exit(f"error: {failure.format_message()}")

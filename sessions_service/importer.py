@@ -16,7 +16,8 @@ Lines are read as a stream and written in batches: PostgreSQL COPYs each batch i
 tables and moves it with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; SQLite inserts it
 with ``executemany`` under ``BEGIN IMMEDIATE``. A bad line (not JSON, a missing or malformed
 field, a field too long for its column, a sessionId already seen or stored) is reported with its
-line number and reason; the other lines are still loaded. Nothing here commits: the caller does,
+line number and reason; the other lines are still loaded. Sessions imported open but already
+past their expiry are counted (they will never be listed). Nothing here commits: the caller does,
 typically from ``after_batch`` so an interrupted import keeps whole batches.
 """
 
@@ -102,6 +103,7 @@ class BatchProgress:
     sessions_imported: int
     users_created: int
     rejections: list[Rejection]
+    sessions_already_expired: int = 0
 
 
 @dataclass
@@ -111,6 +113,7 @@ class ImportSummary:
     lines_read: int = 0
     blank_lines: int = 0
     sessions_imported: int = 0
+    sessions_already_expired: int = 0
     users_created: int = 0
     lines_rejected: int = 0
     seconds: float = 0.0
@@ -121,6 +124,7 @@ class ImportSummary:
         return {
             "linesRead": self.lines_read,
             "sessionsImported": self.sessions_imported,
+            "sessionsAlreadyExpired": self.sessions_already_expired,
             "usersCreated": self.users_created,
             "linesRejected": self.lines_rejected,
             "blankLines": self.blank_lines,
@@ -142,6 +146,11 @@ class _Record:
     # ip, host, the six device columns, login_at, last_activity_at, logout_at, logout_by,
     # expires_at: the session row without id, user_id and token_hash.
     values: tuple[Any, ...]
+
+    def expired_unended(self, now: datetime) -> bool:
+        """Not logged out, yet past its expiry already: no list will ever show it."""
+        *_, logout_at, _logout_by, expires_at = self.values
+        return logout_at is None and expires_at <= now
 
 
 # --- parsing --------------------------------------------------------------------------
@@ -389,8 +398,9 @@ def _writer_for(conn: sa.Connection) -> _Writer:
 
 def _write_batch(
     writer: _Writer, records: list[_Record], now: datetime, rejections: list[Rejection]
-) -> tuple[int, int]:
-    """Create the missing users, then the sessions; returns (sessions, users) written."""
+) -> tuple[int, int, int]:
+    """Create the missing users, then the sessions; returns (sessions, users) written and
+    how many of those sessions are already expired."""
     writer.begin()
     by_user: dict[str, list[_Record]] = {}
     for record in records:
@@ -444,7 +454,8 @@ def _write_batch(
     for session_id, line in lines.items():
         if session_id not in inserted:
             rejections.append(Rejection(line, f"duplicate sessionId {session_id}: already stored"))
-    return len(inserted), len(created)
+    expired = sum(1 for r in records if r.session_id in inserted and r.expired_unended(now))
+    return len(inserted), len(created), expired
 
 
 def import_sessions(
@@ -468,16 +479,19 @@ def import_sessions(
 
     def flush() -> None:
         nonlocal records, rejections, batch_lines, batch_bytes
-        imported = users = 0
+        imported = users = expired = 0
         if records:
-            imported, users = _write_batch(writer, list(records.values()), created_at, rejections)
+            imported, users, expired = _write_batch(
+                writer, list(records.values()), created_at, rejections
+            )
         rejections.sort(key=lambda r: r.line)
         summary.sessions_imported += imported
+        summary.sessions_already_expired += expired
         summary.users_created += users
         summary.lines_rejected += len(rejections)
         room = KEPT_REJECTIONS - len(summary.rejections)
         summary.rejections.extend(rejections[: max(0, room)])
-        progress = BatchProgress(batch_lines, batch_bytes, imported, users, rejections)
+        progress = BatchProgress(batch_lines, batch_bytes, imported, users, rejections, expired)
         records, rejections, batch_lines, batch_bytes = {}, [], 0, 0
         if after_batch is not None:
             after_batch(progress)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
 
 from .db import regex_match, sort_text
-from .models import ID_LENGTH, USER_AGENT_MAX, SessionCount, User, UserSession
+from .models import ID_LENGTH, USER_AGENT_MAX, SessionCount, Totp, User, UserSession
 from .security import hash_password, hash_token, new_id, new_token
 from .useragent import parse_user_agent
 
@@ -76,6 +76,62 @@ def find_user_for_login(db: Session, login: str) -> User | None:
 def get_user_by_username(db: Session, username: str) -> User | None:
     """A user by username, case-insensitively."""
     return db.scalar(sa.select(User).where(User.username_key == fold(username)))
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """What an operator sees of a user: never a hash."""
+
+    id: str
+    username: str
+    name: str | None
+    email: str | None
+    roles: list[str]
+    active: bool
+    created_at: datetime
+    has_password: bool
+    totp_enabled: bool
+
+
+def list_users(db: Session) -> Iterator[UserRecord]:
+    """Every user, by username, read in chunks (an import may have made millions)."""
+    totp_enabled = (
+        sa.select(Totp.user_id).where(Totp.user_id == User.id, Totp.enabled.is_(True)).exists()
+    )
+    stmt = (
+        sa.select(
+            User.id,
+            User.username,
+            User.name,
+            User.email,
+            User.roles,
+            User.active,
+            User.created_at,
+            User.password_hash.is_not(None),
+            totp_enabled,
+        )
+        .order_by(User.username_key)
+        .execution_options(yield_per=1000)
+    )
+    for user_id, username, name, email, roles, active, created, has_password, totp in db.execute(
+        stmt
+    ):
+        # SQLite answers the two tests as 0/1.
+        yield UserRecord(
+            user_id, username, name, email, roles, active, created, bool(has_password), bool(totp)
+        )
+
+
+def set_active(db: Session, user: User, active: bool) -> None:
+    """Activate or deactivate a user (deactivating does not end sessions by itself)."""
+    user.active = active
+    db.flush()
+
+
+def set_password(db: Session, user: User, password: str, *, bcrypt_rounds: int = 10) -> None:
+    """Replace a user's password hash."""
+    user.password_hash = hash_password(password, bcrypt_rounds)
+    db.flush()
 
 
 # --- sessions -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from .db import get_engine, new_session, schema_is_current, upgrade_schema
+from .db import SchemaNotCurrent, get_engine, new_session, schema_is_current, upgrade_schema
 from .twofactor import check_secret_keys
 
 # The path only, never the query string: a client may put secrets there by mistake.
@@ -42,9 +42,7 @@ def _prepare(app: Flask) -> None:
     if settings.is_sqlite:
         upgrade_schema(app)
     elif not schema_is_current(app):
-        raise click.ClickException(
-            "the database schema is not current; run: sessions-service db upgrade"
-        )
+        raise SchemaNotCurrent()
     with new_session(app) as db:
         check_secret_keys(db, settings)  # a wrong key stops the master, before any worker
 

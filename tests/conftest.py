@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +18,14 @@ from typing import Any
 import pyotp
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner, Result
 from flask import Flask
+from flask.cli import ScriptInfo
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from sessions_service import create_app, queries, twofactor
+from sessions_service.cli import cli
 from sessions_service.db import get_engine, new_session, upgrade_schema, utcnow
 from sessions_service.security import password_digest
 
@@ -360,3 +363,31 @@ def assert_invalid_params(response: TestResponse) -> None:
     assert body["errorType"] == "invalid-params"
     assert body["error"].endswith(" [invalid-params]")
     assert len(body["error"]) > len(" [invalid-params]")
+
+
+# --- the console script, in-process --------------------------------------------------
+
+Invoke = Callable[..., Result]
+
+
+def cli_invoker(database_url: str, apps: list[Flask]) -> Invoke:
+    """Run ``sessions-service ARGS`` in-process on ``database_url`` (apps kept for disposal)."""
+
+    def factory() -> Flask:
+        # What the group builds from the environment; kept so the engines can be disposed.
+        app = create_app()
+        apps.append(app)
+        return app
+
+    def invoke(*args: str, env: dict[str, str | None] | None = None, **kwargs: Any) -> Result:
+        environ: dict[str, str | None] = {
+            "DATABASE_URL": database_url,
+            "SESSIONS_SECRET_KEY": SECRET_KEY,
+            "SESSIONS_BCRYPT_ROUNDS": "4",
+            **(env or {}),
+        }
+        return CliRunner().invoke(
+            cli, list(args), env=environ, obj=ScriptInfo(create_app=factory), **kwargs
+        )
+
+    return invoke

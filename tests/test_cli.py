@@ -1,16 +1,20 @@
-"""The operator CLI (SPEC §7): click's CliRunner on the FlaskGroup, subprocesses for main().
+"""The operator CLI (SPEC §7): click's CliRunner on the console script's group, subprocesses
+for main().
 
 Every command runs against a real database of each kind; its printed JSON is checked and,
-where it matters, what it wrote is used through the API (login, token, TOTP code).
+where it matters, what it wrote is used through the API (login, token, TOTP code). Every
+expected failure is checked as its exact one line on stderr and its exit status.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib.metadata
 import json
 import os
+import stat
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +24,13 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
 from flask import Flask
-from flask.cli import ScriptInfo
 
+from sessions_service import create_app
 from sessions_service.cli import cli
 from sessions_service.db import get_engine
 
 from .bodies import ID_RE
-from .conftest import SECRET_KEY, created_pg_database
+from .conftest import SECRET_KEY, Invoke, cli_invoker, created_pg_database
 from .servers import (
     CLI_TIMEOUT,
     clean_env,
@@ -39,43 +43,39 @@ from .servers import (
 
 UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:9/never_used"
 
-Invoke = Callable[..., Result]
-
 
 def is_rc_id(value: Any) -> bool:
     """A 17-character id from Rocket.Chat's alphabet."""
     return isinstance(value, str) and ID_RE.fullmatch(value) is not None
 
 
-def _runner_invoke(database_url: str, apps: list[Flask]) -> Invoke:
-    def create_app() -> Flask:
-        # The FlaskGroup's own factory; kept so the engines can be disposed afterwards.
-        app: Flask = cli.create_app()
-        apps.append(app)
-        return app
-
-    def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
-        environ: dict[str, str | None] = {
-            "DATABASE_URL": database_url,
-            "SESSIONS_SECRET_KEY": SECRET_KEY,
-            "SESSIONS_BCRYPT_ROUNDS": "4",
-            "FLASK_RUN_FROM_CLI": None,  # FlaskGroup sets it; unset again after the run
-            **(env or {}),
-        }
-        return CliRunner().invoke(
-            cli, list(args), env=environ, obj=ScriptInfo(create_app=create_app)
-        )
-
-    return invoke
-
-
 @pytest.fixture
 def invoke(database_url: str) -> Iterator[Invoke]:
     """Run ``sessions-service ARGS`` in-process against this test's database."""
     apps: list[Flask] = []
-    yield _runner_invoke(database_url, apps)
+    yield cli_invoker(database_url, apps)
     for app in apps:
         get_engine(app).dispose()
+
+
+NO_SUCH_USER = "no such user: nobody — see: sessions-service users list"
+SCHEMA_NOT_CURRENT = "the database schema is not current; run: sessions-service db upgrade"
+
+
+def assert_fails(result: Result, message: str, exit_code: int = 1) -> None:
+    """The command failed with exactly ``error: message`` on stderr, nothing on stdout."""
+    assert (result.exit_code, result.stderr) == (exit_code, f"error: {message}\n"), (
+        result.output,
+        result.exception,
+    )
+    assert result.stdout == ""
+    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+
+
+def json_lines(result: Result) -> list[dict[str, Any]]:
+    """The command's JSON Lines output, after checking it succeeded."""
+    assert result.exit_code == 0, (result.output, result.exception)
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def json_out(result: Result) -> dict[str, Any]:
@@ -108,12 +108,128 @@ def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+# --- the console script ---------------------------------------------------------------
+
+
+def test_version_and_help_show_only_our_options() -> None:
+    version = run_cli("--version", env=clean_env())
+    assert (version.returncode, version.stderr) == (0, "")
+    assert version.stdout == f"sessions-service {importlib.metadata.version('sessions-service')}\n"
+
+    shown = run_cli("--help", env=clean_env())
+    assert (shown.returncode, shown.stderr) == (0, "")  # no app built: no warning, no key file
+    options = shown.stdout.split("Options:\n")[1].split("\n\n")[0]
+    assert options.splitlines() == [
+        "  --version  Show the version and exit.",
+        "  --help     Show this message and exit.",
+    ]
+    commands = shown.stdout.split("Commands:\n")[1].splitlines()
+    assert [line.split()[0] for line in commands] == [
+        "db",
+        "demo",
+        "import",
+        "keys",
+        "serve",
+        "sessions",
+        "tokens",
+        "totp",
+        "users",
+    ]
+
+
+def test_console_script_reports_an_unreachable_database_in_one_line() -> None:
+    done = run_cli("users", "list", env=service_env(REFUSING_PG))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"error: {PG_REFUSED}\n"
+    assert "hunter2" not in done.stderr
+
+
+# --- expected failures, in-process ------------------------------------------------------
+
+REFUSING_PG = "postgresql://postgres:hunter2@127.0.0.1:1/x"  # nothing listens on port 1
+PG_REFUSED = (
+    "cannot connect to the database: connection failed: connection to server at "
+    '"127.0.0.1", port 1 failed: Connection refused — is PostgreSQL running there, '
+    "and is DATABASE_URL right?"
+)
+EVERY_DATABASE_COMMAND = [
+    ["db", "upgrade"],
+    ["db", "check"],
+    ["users", "create", "x", "--password", "y"],
+    ["users", "list"],
+    ["users", "deactivate", "x"],
+    ["tokens", "create", "x"],
+    ["sessions", "revoke", "--user", "x"],
+    ["import", "{file}"],
+    ["serve", "--port", "{port}", "--workers", "1"],
+    ["demo", "--port", "{port}", "--workers", "1"],
+]
+
+
+def _args(args: list[str], tmp_path: Path) -> list[str]:
+    """The arguments with a real import file and a free port filled in."""
+    path = tmp_path / "one.jsonl"
+    line = {"sessionId": "s1", "userId": "u1", "loginAt": "2026-01-01T00:00:00Z"}
+    path.write_text(json.dumps({**line, "_user": {"username": "u"}}) + "\n")
+    return [a.format(file=path, port=free_port()) for a in args]
+
+
+@pytest.mark.parametrize("args", EVERY_DATABASE_COMMAND, ids=" ".join)
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_an_unreachable_database_is_one_line(kind: str, args: list[str], tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "sessions.db"
+    url = REFUSING_PG if kind == "postgresql" else f"sqlite:///{missing}"
+    apps: list[Flask] = []
+    try:
+        result = cli_invoker(url, apps)(*_args(args, tmp_path))
+    finally:
+        for app in apps:
+            get_engine(app).dispose()
+    sqlite_refused = (
+        f"cannot open the database: cannot create {missing}: No such file or directory — "
+        "does its directory exist and is it writable? (DATABASE_URL)"
+    )
+    assert_fails(result, PG_REFUSED if kind == "postgresql" else sqlite_refused)
+    assert "hunter2" not in result.output
+    assert not missing.parent.exists()
+
+
+NEEDS_TABLES = [
+    ["db", "check"],
+    ["users", "create", "x", "--password", "y"],
+    ["users", "list"],
+    ["users", "activate", "x"],
+    ["totp", "enable", "x"],
+    ["tokens", "create", "x"],
+    ["sessions", "revoke", "--user", "x"],
+    ["import", "{file}"],
+]
+
+
+@pytest.mark.parametrize("args", NEEDS_TABLES, ids=" ".join)
+def test_a_database_never_migrated_says_run_db_upgrade(
+    blank_database_url: str, args: list[str], tmp_path: Path
+) -> None:
+    apps: list[Flask] = []
+    try:
+        result = cli_invoker(blank_database_url, apps)(*_args(args, tmp_path))
+    finally:
+        for app in apps:
+            get_engine(app).dispose()
+    assert_fails(result, SCHEMA_NOT_CURRENT)
+
+
+def test_bad_configuration_is_one_line_with_status_2(invoke: Invoke) -> None:
+    result = invoke("tokens", "create", "x", env={"SESSIONS_BCRYPT_ROUNDS": "many"})
+    assert_fails(result, "SESSIONS_BCRYPT_ROUNDS must be an integer, got 'many'", exit_code=2)
+
+
 # --- db -------------------------------------------------------------------------------
 
 
 def test_db_upgrade_is_idempotent_and_check_passes(blank_database_url: str) -> None:
     apps: list[Flask] = []
-    invoke = _runner_invoke(blank_database_url, apps)
+    invoke = cli_invoker(blank_database_url, apps)
     try:
         for _ in range(2):
             result = invoke("db", "upgrade")
@@ -133,6 +249,44 @@ def test_db_check_reports_models_match_migrations(invoke: Invoke) -> None:
     result = invoke("db", "check")
     assert result.exit_code == 0, (result.output, result.exception)
     assert result.stdout.strip() == "models match the migrations"
+
+
+def test_a_new_sqlite_database_and_its_journals_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "sessions.db"
+    path.parent.mkdir()
+    old_umask = os.umask(0o022)  # the usual umask would give 0644
+    apps: list[Flask] = []
+    try:
+        invoke = cli_invoker(f"sqlite:///{path}", apps)
+        json_out_ok = invoke("db", "upgrade")
+        assert json_out_ok.exit_code == 0, json_out_ok.output
+        app = create_app(
+            {"DATABASE_URL": f"sqlite:///{path}", "SESSIONS_SECRET_KEY": SECRET_KEY},
+            instance_path=str(tmp_path / "instance"),
+        )
+        apps.append(app)
+        with get_engine(app).connect() as conn:  # WAL mode: -wal and -shm exist while open
+            conn.exec_driver_sql("SELECT count(*) FROM users")
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in sorted(path.parent.iterdir())}
+    finally:
+        os.umask(old_umask)
+        for app in apps:
+            get_engine(app).dispose()
+    assert modes == {"sessions.db": 0o600, "sessions.db-shm": 0o600, "sessions.db-wal": 0o600}
+
+
+def test_an_existing_sqlite_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    apps: list[Flask] = []
+    try:
+        result = cli_invoker(f"sqlite:///{path}", apps)("db", "upgrade")
+    finally:
+        for app in apps:
+            get_engine(app).dispose()
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # the operator's choice stands
 
 
 # --- users ----------------------------------------------------------------------------
@@ -160,6 +314,30 @@ def test_users_create_prints_user_id_and_defaults_role_to_user(invoke: Invoke, a
         "roles": ["user"],
         "active": True,
     }
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "exit_code"),
+    [
+        ([], "give one of --password PW or --no-password (a service account)", 2),
+        (
+            ["--password", "pw", "--no-password"],
+            "give one of --password PW or --no-password (a service account)",
+            2,
+        ),
+        (
+            ["--password", ""],
+            "the password must not be empty — for a service account use --no-password",
+            1,
+        ),
+    ],
+    ids=["neither", "both", "empty-password"],
+)
+def test_users_create_needs_exactly_one_password_choice(
+    invoke: Invoke, args: list[str], message: str, exit_code: int
+) -> None:
+    assert_fails(invoke("users", "create", "alice", *args), message, exit_code)
+    assert json_lines(invoke("users", "list")) == []  # nothing was created
 
 
 def test_users_create_with_name_email_and_roles(invoke: Invoke, api: Flask) -> None:
@@ -205,10 +383,10 @@ def test_users_create_refuses_duplicates(
 ) -> None:
     json_out(invoke("users", "create", *first, "--password", "pw-1"))
     result = invoke("users", "create", *second, "--password", "pw-2")
-    assert result.exit_code != 0
-    assert "already exists" in result.stderr
-    assert result.stdout == ""
-    assert isinstance(result.exception, SystemExit), result.exception  # a clean click error
+    assert_fails(
+        result,
+        f"username or email already exists: {second[0]} — see: sessions-service users list",
+    )
 
 
 # --- totp -----------------------------------------------------------------------------
@@ -235,10 +413,7 @@ def test_totp_enable_prints_secret_uri_and_backup_codes(invoke: Invoke, api: Fla
 
 
 def test_totp_enable_for_unknown_user_fails(invoke: Invoke) -> None:
-    result = invoke("totp", "enable", "nobody")
-    assert result.exit_code != 0
-    assert "no such user: nobody" in result.stderr
-    assert result.stdout == ""
+    assert_fails(invoke("totp", "enable", "nobody"), NO_SUCH_USER)
 
 
 # --- tokens ---------------------------------------------------------------------------
@@ -269,10 +444,7 @@ def test_tokens_create_prints_a_working_login(
 
 
 def test_tokens_create_for_unknown_user_fails(invoke: Invoke) -> None:
-    result = invoke("tokens", "create", "nobody")
-    assert result.exit_code != 0
-    assert "no such user: nobody" in result.stderr
-    assert result.stdout == ""
+    assert_fails(invoke("tokens", "create", "nobody"), NO_SUCH_USER)
 
 
 # --- keys and configuration errors ----------------------------------------------------
@@ -306,11 +478,7 @@ def test_keys_generate_in_process_without_secret_key() -> None:
     result = CliRunner().invoke(
         cli,
         ["keys", "generate"],
-        env={
-            "DATABASE_URL": UNREACHABLE_PG,
-            "SESSIONS_SECRET_KEY": None,
-            "FLASK_RUN_FROM_CLI": None,
-        },
+        env={"DATABASE_URL": UNREACHABLE_PG, "SESSIONS_SECRET_KEY": None},
     )
     assert result.exit_code == 0, (result.output, result.exception)
     _assert_fernet_key(result.stdout)

@@ -1,4 +1,5 @@
-"""Operator commands of issue 3 (SPEC §7): users set-roles, totp disable, sessions revoke.
+"""Operator commands (SPEC §7): users set-roles/list/deactivate/activate/set-password/create
+--no-password (issue 8), totp disable, sessions revoke (issue 3).
 
 Each command runs through click's CliRunner against the test database of each kind, both as
 the ``sessions-service`` console-script group and as ``flask --app app`` (``app.cli``); its
@@ -8,7 +9,10 @@ effect is then checked through the HTTP API.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +21,7 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from sessions_service.cli import cli
+from sessions_service.schemas import format_timestamp
 
 from .bodies import FORBIDDEN, totp_invalid, totp_required
 from .conftest import alive
@@ -30,11 +35,11 @@ Invoke = Callable[..., Result]
 def invoke(request: pytest.FixtureRequest, app: Flask) -> Invoke:
     """Run a command on the test app: via the console script's group or via ``app.cli``."""
 
-    def run(*args: str) -> Result:
+    def run(*args: str, input: str | None = None) -> Result:
         if request.param == "flask":
-            return app.test_cli_runner().invoke(args=list(args))
+            return app.test_cli_runner().invoke(args=list(args), input=input)
         info = ScriptInfo(create_app=lambda: app, set_debug_flag=False)
-        return CliRunner().invoke(cli, list(args), obj=info)
+        return CliRunner().invoke(cli, list(args), obj=info, input=input)
 
     return run
 
@@ -161,3 +166,202 @@ def test_unknown_username_fails_clearly(client, helpers, invoke, args):
     assert "Traceback" not in result.output
     assert result.stdout == ""
     assert alive(client, login)
+
+
+# --- issue 8: users list, deactivate, activate, set-password, create --no-password ------
+
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+class Events(logging.Handler):
+    """The user.* security events written while it is attached."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = json.loads(record.getMessage())
+        if event["event"].startswith("user."):  # the CLI's, not the logins around them
+            self.seen.append(event)
+
+
+@pytest.fixture
+def events(app: Flask) -> Iterator[Events]:
+    handler = Events()
+    logger = logging.getLogger("sessions_service.security")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def printed_lines(result: Result) -> list[dict[str, Any]]:
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def can_log_in(client, username: str, password: str) -> bool:
+    response = client.post("/api/v1/login", json={"user": username, "password": password})
+    assert response.status_code in (200, 401), response.get_json()
+    return response.status_code == 200
+
+
+def test_users_list_prints_one_json_object_per_user_and_no_hash(client, helpers, invoke):
+    helpers.user("zed", name="Zed", email="zed@example.org")
+    helpers.admin("Alice", totp=True)
+    printed_json(invoke("users", "create", "svc-bot", "--no-password"))
+
+    result = invoke("users", "list")
+
+    lines = printed_lines(result)
+    rows = helpers.sql("SELECT username, id, created_at FROM users")
+    ids = {row[0]: row[1] for row in rows}
+    for line in lines:
+        assert TIMESTAMP.fullmatch(line.pop("createdAt")), line
+    assert lines == [
+        {
+            "userId": ids["Alice"],
+            "username": "Alice",
+            "name": None,
+            "email": None,
+            "roles": ["admin", "user"],
+            "active": True,
+            "hasPassword": True,
+            "totpEnabled": True,
+        },
+        {
+            "userId": ids["svc-bot"],
+            "username": "svc-bot",
+            "name": None,
+            "email": None,
+            "roles": ["user"],
+            "active": True,
+            "hasPassword": False,
+            "totpEnabled": False,
+        },
+        {
+            "userId": ids["zed"],
+            "username": "zed",
+            "name": "Zed",
+            "email": "zed@example.org",
+            "roles": ["user"],
+            "active": True,
+            "hasPassword": True,
+            "totpEnabled": False,
+        },
+    ]
+    assert "$2" not in result.stdout  # no bcrypt hash anywhere
+
+
+def test_users_list_shows_created_at_as_the_api_does(helpers, invoke):
+    helpers.user("alice")
+    [(stored,)] = helpers.sql("SELECT created_at FROM users")
+    (line,) = printed_lines(invoke("users", "list"))
+    if isinstance(stored, str):  # SQLite's stored text: naive UTC
+        stored = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    assert line["createdAt"] == format_timestamp(stored)
+
+
+def test_users_deactivate_ends_every_session_at_once(client, helpers, invoke, events):
+    alice, bob = helpers.user("alice"), helpers.user("bob")
+    alices = [helpers.login(alice), helpers.session_for(alice, bypass_2fa=True)]
+    bobs = helpers.login(bob)
+
+    output = printed_json(invoke("users", "deactivate", "alice"))
+
+    assert output == {"userId": alice.id, "active": False, "sessionsEnded": 2}
+    assert not any(alive(client, login) for login in alices)
+    assert alive(client, bobs)
+    assert not can_log_in(client, "alice", alice.password)
+    ended = helpers.sql(
+        "SELECT logout_at IS NOT NULL, logout_by FROM sessions WHERE user_id = :id", id=alice.id
+    )
+    assert [(bool(done), by) for done, by in ended] == [(True, None), (True, None)]
+    assert [(e["event"], e["outcome"], e["userId"], e["count"], e["by"]) for e in events.seen] == [
+        ("user.deactivate", "success", alice.id, 2, "cli")
+    ]
+    (listed,) = [u for u in printed_lines(invoke("users", "list")) if u["username"] == "alice"]
+    assert listed["active"] is False
+
+
+def test_users_activate_lets_the_user_log_in_again(client, helpers, invoke, events):
+    alice = helpers.user("alice")
+    old = helpers.login(alice)
+    printed_json(invoke("users", "deactivate", "alice"))
+
+    output = printed_json(invoke("users", "activate", "alice"))
+
+    assert output == {"userId": alice.id, "active": True}
+    assert not alive(client, old)  # what deactivate ended stays ended
+    assert alive(client, helpers.login(alice))
+    assert [(e["event"], e["userId"]) for e in events.seen] == [
+        ("user.deactivate", alice.id),
+        ("user.activate", alice.id),
+    ]
+
+
+def test_users_set_password_from_the_option(client, helpers, invoke, events):
+    alice = helpers.user("alice", password="old-pass")
+    login = helpers.login(alice)
+
+    output = printed_json(invoke("users", "set-password", "alice", "--password", "new-pass"))
+
+    assert output == {"userId": alice.id, "hasPassword": True}
+    assert not can_log_in(client, "alice", "old-pass")
+    assert can_log_in(client, "alice", "new-pass")
+    assert alive(client, login)  # existing sessions are kept (sessions revoke ends them)
+    assert [(e["event"], e["userId"]) for e in events.seen] == [("user.set-password", alice.id)]
+
+
+def test_users_set_password_asks_twice_without_echo(client, helpers, invoke):
+    alice = helpers.user("alice", password="old-pass")
+
+    result = invoke("users", "set-password", "alice", input="typed-pass\ntyped-pass\n")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Password: \nRepeat for confirmation: \n"
+        + json.dumps({"userId": alice.id, "hasPassword": True}, indent=2)
+        + "\n"
+    )
+    assert "typed-pass" not in result.output
+    assert can_log_in(client, "alice", "typed-pass")
+
+
+def test_users_set_password_for_unknown_user_fails(invoke):
+    result = invoke("users", "set-password", "ghost", "--password", "pw")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == "error: no such user: ghost — see: sessions-service users list\n"
+
+
+def test_service_account_without_password_gets_a_token(client, helpers, invoke):
+    created = printed_json(invoke("users", "create", "svc-bot", "--no-password", "--role", "admin"))
+    [(stored_hash,)] = helpers.sql(
+        "SELECT password_hash FROM users WHERE id = :id", id=created["userId"]
+    )
+    assert stored_hash is None
+    for password in ("svc-bot", "None", "x"):
+        assert not can_log_in(client, "svc-bot", password)
+
+    token = printed_json(invoke("tokens", "create", "svc-bot", "--bypass-2fa"))
+
+    assert token["userId"] == created["userId"]
+    response = client.get(
+        f"{API}/list.all",
+        headers={"X-User-Id": token["userId"], "X-Auth-Token": token["authToken"]},
+    )
+    assert response.status_code == 200, response.get_json()  # admin, and exempt from 2FA
+    assert [s["sessionId"] for s in response.get_json()["sessions"]] == [token["sessionId"]]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("users", "deactivate", "ghost"), ("users", "activate", "ghost")],
+    ids=["deactivate", "activate"],
+)
+def test_unknown_user_for_activation_fails(invoke, args):
+    result = invoke(*args)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == "error: no such user: ghost — see: sessions-service users list\n"

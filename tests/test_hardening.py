@@ -1410,7 +1410,7 @@ def test_totp_secrets_encrypted_and_keys_rotate(
     for old, why in refusals.items():
         refused = run_cli("keys", "rotate", "--old", old, env=env)
         assert refused.returncode != 0, refused.stdout
-        assert refused.stderr == f"Error: {why}\n"
+        assert refused.stderr == f"error: {why}\n"
         assert ciphertexts() == before
 
     rotated = cli_json("keys", "rotate", "--old", SECRET_KEY, env=env)

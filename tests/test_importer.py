@@ -99,6 +99,7 @@ def counts(**values: int) -> dict[str, int]:
     base = {
         "linesRead": 0,
         "sessionsImported": 0,
+        "sessionsAlreadyExpired": 0,
         "usersCreated": 0,
         "linesRejected": 0,
         "blankLines": 0,
@@ -389,7 +390,9 @@ def test_importer_fills_every_required_column() -> None:
 # --- commands ---------------------------------------------------------------------------
 
 
-def test_import_command_prints_the_summary(app: Flask, helpers: Helpers, tmp_path: Path) -> None:
+def test_import_command_prints_the_summary_and_fails_on_a_rejected_line(
+    app: Flask, helpers: Helpers, tmp_path: Path
+) -> None:
     path = write_lines(
         tmp_path / "cli.jsonl",
         [doc("c1", _user={"username": "alice"}), "{oops", "", doc("c2")],
@@ -397,15 +400,82 @@ def test_import_command_prints_the_summary(app: Flask, helpers: Helpers, tmp_pat
 
     result = app.test_cli_runner().invoke(args=["import", str(path)])
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a script notices; the good lines are in
     summary = json.loads(result.stdout)
     assert summary.pop("seconds") >= 0
     assert summary == counts(
         linesRead=4, sessionsImported=2, usersCreated=1, linesRejected=1, blankLines=1
     )
-    assert result.stderr.startswith("line 2: not valid JSON (")
-    assert result.stderr.count("\n") == 1
+    assert result.stderr == (
+        "line 2: not valid JSON (Expecting property name enclosed in double quotes at column 2)\n"
+    )
     assert helpers.sql("SELECT count(*) FROM sessions")[0][0] == 2
+
+
+def test_import_command_succeeds_when_every_line_is_good(app: Flask, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "good.jsonl", [doc("g1", _user={"username": "alice"})])
+
+    result = app.test_cli_runner().invoke(args=["import", str(path)])
+
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    assert json.loads(result.stdout)["sessionsImported"] == 1
+
+
+def test_import_counts_sessions_already_past_their_expiry(
+    app: Flask, client: FlaskClient, helpers: Helpers, tmp_path: Path
+) -> None:
+    path = write_lines(
+        tmp_path / "old.jsonl",
+        [
+            doc("fresh", _user={"username": "alice"}),
+            doc("old1", loginAt=iso(ago(days=91))),  # past 90 days: never listed
+            doc("old2", loginAt={"$date": int(ago(days=400).timestamp() * 1000)}),
+            # Logged out anyway: not a surprise, so not counted.
+            doc("ended", loginAt=iso(ago(days=200)), logoutAt=iso(ago(days=199))),
+            doc("edge", loginAt=iso(ago(days=89, hours=23))),  # still within 90 days
+        ],
+    )
+
+    result = app.test_cli_runner().invoke(args=["import", str(path)])
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    del summary["seconds"]
+    assert summary == counts(
+        linesRead=5, sessionsImported=5, sessionsAlreadyExpired=2, usersCreated=1
+    )
+    assert result.stderr == (
+        "note: 2 imported sessions are already past their expiry "
+        "(loginAt + SESSIONS_LOGIN_EXPIRATION_DAYS) and will not appear in lists\n"
+    )
+    listed = list_all(client, helpers)
+    assert sorted(s["sessionId"] for s in listed["sessions"]) == ["edge", "fresh"]
+
+
+def test_import_note_for_one_expired_session_is_singular(app: Flask, tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "one.jsonl", [doc("old", loginAt=iso(ago(days=100)), _user={"username": "a"})]
+    )
+
+    result = app.test_cli_runner().invoke(args=["import", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["sessionsAlreadyExpired"] == 1
+    assert result.stderr == (
+        "note: 1 imported session is already past its expiry "
+        "(loginAt + SESSIONS_LOGIN_EXPIRATION_DAYS) and will not appear in lists\n"
+    )
+
+
+def test_reimported_expired_sessions_are_not_counted_twice(app: Flask, tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "old.jsonl", [doc("old", loginAt=iso(ago(days=100)), _user={"username": "a"})]
+    )
+    assert import_file(app, path).sessions_already_expired == 1
+
+    again = import_file(app, path)
+
+    assert (again.sessions_imported, again.sessions_already_expired) == (0, 0)
 
 
 def test_import_command_reads_stdin(app: Flask, helpers: Helpers) -> None:

@@ -18,12 +18,10 @@ from typing import Any
 
 import pytest
 import requests
-from click.testing import CliRunner, Result
+from click.testing import Result
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask
-from flask.cli import ScriptInfo
 
-from sessions_service.cli import cli
 from sessions_service.config import ConfigError, load_config
 from sessions_service.db import get_engine, new_session, utcnow
 from sessions_service.security import KeyMismatch, decrypt_secret, encrypt_secret
@@ -37,6 +35,8 @@ from .conftest import (
     SECRET_KEY,
     Account,
     Helpers,
+    Invoke,
+    cli_invoker,
     list_all,
     login_body,
     make_app,
@@ -59,27 +59,15 @@ BAD_KEY = "bm90LXRoaXJ0eS10d28tYnl0ZXMtb2Yta2V5"  # base64, but of 27 bytes
 MAKE_ONE = "make one with: sessions-service keys generate"
 NOT_FERNET = "is not a Fernet key (urlsafe base64 of 32 bytes); " + MAKE_ONE
 
-Invoke = Callable[..., Result]
-
 
 @pytest.fixture
 def invoke(database_url: str) -> Iterator[Invoke]:
     """Run ``sessions-service ARGS`` in-process on this test's database (key: OLD unless set)."""
     apps: list[Flask] = []
-
-    def create_app() -> Flask:
-        app: Flask = cli.create_app()
-        apps.append(app)
-        return app
+    base = cli_invoker(database_url, apps)
 
     def run(*args: str, key: str = OLD) -> Result:
-        env: dict[str, str | None] = {
-            "DATABASE_URL": database_url,
-            "SESSIONS_SECRET_KEY": key,
-            "SESSIONS_BCRYPT_ROUNDS": "4",
-            "FLASK_RUN_FROM_CLI": None,  # FlaskGroup sets it; unset again after the run
-        }
-        return CliRunner().invoke(cli, list(args), env=env, obj=ScriptInfo(create_app=create_app))
+        return base(*args, env={"SESSIONS_SECRET_KEY": key})
 
     yield run
     for app in apps:
@@ -264,13 +252,13 @@ def test_rotate_keeps_old_as_an_extra_decrypt_key(helpers: Helpers, invoke: Invo
 @pytest.mark.parametrize(
     ("key", "extra", "line"),
     [
-        (NEW, [], "Error: a TOTP secret decrypts with none of the 1 keys; nothing was changed"),
+        (NEW, [], "error: a TOTP secret decrypts with none of the 1 keys; nothing was changed"),
         (
             f"{NEW},{OTHER}",
             ["--old", OTHER],
-            "Error: a TOTP secret decrypts with none of the 3 keys; nothing was changed",
+            "error: a TOTP secret decrypts with none of the 3 keys; nothing was changed",
         ),
-        (NEW, ["--old", BAD_KEY], "Error: --old is not a Fernet key"),
+        (NEW, ["--old", BAD_KEY], "error: --old is not a Fernet key"),
     ],
     ids=["new-only", "wrong-old", "malformed-old"],
 )
@@ -292,7 +280,7 @@ def test_rotate_is_all_or_nothing(helpers: Helpers, invoke: Invoke) -> None:
     helpers.sql("UPDATE totp SET secret_encrypted = :s WHERE user_id = :u", s=stray, u=bob.id)
     before = ciphertexts(helpers)
     assert one_line_error(invoke("keys", "rotate", key=f"{NEW},{OLD}")) == (
-        "Error: a TOTP secret decrypts with none of the 2 keys; nothing was changed"
+        "error: a TOTP secret decrypts with none of the 2 keys; nothing was changed"
     )
     assert ciphertexts(helpers) == before
     assert Fernet(OLD.encode()).decrypt(before[alice.id].encode()).decode() == alice.totp_secret
