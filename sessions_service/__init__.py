@@ -17,6 +17,7 @@ from flask import Flask
 
 from . import api, db, errors, events, headers
 from .config import load_config
+from .request_body import BufferedBody
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -42,4 +43,7 @@ def create_app(environ: Mapping[str, str] | None = None, **flask_kwargs: Any) ->
     app.register_blueprint(api.bp)
     app.register_blueprint(api.docs_bp)
     cli.register(app)
+    app.wsgi_app = BufferedBody(  # type: ignore[method-assign]
+        app.wsgi_app, max_bytes=MAX_BODY_BYTES, timeout_s=settings.request_body_timeout_s
+    )
     return app

@@ -28,6 +28,7 @@ class Settings:
     forwarded_count: int = 0
     db_statement_timeout_ms: int = 5000
     bcrypt_rounds: int = 10
+    request_body_timeout_s: int = 10
     secret_key_generated: bool = False
 
     @property
@@ -141,4 +142,5 @@ def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settin
         forwarded_count=_int(environ, "SESSIONS_FORWARDED_COUNT", 0),
         db_statement_timeout_ms=_int(environ, "SESSIONS_DB_STATEMENT_TIMEOUT_MS", 5000, 1),
         bcrypt_rounds=_int(environ, "SESSIONS_BCRYPT_ROUNDS", 10, minimum=4),
+        request_body_timeout_s=_int(environ, "SESSIONS_REQUEST_BODY_TIMEOUT", 10, minimum=1),
     )

@@ -208,8 +208,9 @@ def create_db_engine(settings: Settings, *, statement_timeout: bool = True) -> E
         settings.database_url,
         hide_parameters=True,
         pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
+        # Threaded workers: more requests may run at once than under sync workers.
+        pool_size=8,
+        max_overflow=8,
         pool_timeout=5,
         connect_args={
             "connect_timeout": 5,

@@ -32,6 +32,10 @@ except Exception as exc:
 
 bind = [_options["bind"]]
 workers = _options["workers"]
+worker_class = _options["worker_class"]
+threads = _options["threads"]
+logger_class = _options["logger_class"]
+control_socket_disable = _options["control_socket_disable"]
 accesslog = _options["accesslog"]
 access_log_format = _options["access_log_format"]
 timeout = _options["timeout"]

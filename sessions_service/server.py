@@ -6,18 +6,79 @@ the same options and the same checks before any worker starts.
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import click
 from flask import Flask
+from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from .db import SchemaNotCurrent, get_engine, new_session, schema_is_current, upgrade_schema
 from .twofactor import check_secret_keys
 
 # The path only, never the query string: a client may put secrets there by mistake.
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
+_QUERY = re.compile(r"\?[^\s'\"]*")
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def scrub(text: str) -> str:
+    """A log line's text: query strings cut (they may hold tokens), and every control or
+    non-ASCII character escaped, so no input can forge a line or colour a terminal."""
+    text = _QUERY.sub("?[query removed]", text)
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class _ScrubFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage())
+        record.args = ()
+        return True
+
+
+class ServiceLogger(glogging.Logger):
+    """gunicorn's logger, with every access-log field and error-log line scrubbed."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.error_log.addFilter(_ScrubFilter())
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {k: scrub(v) if isinstance(v, str) else v for k, v in atoms.items()}
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own error answers (400, 414, 431, …) in the API's JSON envelope; ``mesg``
+    is left out because it may echo the request line."""
+    body = json.dumps({"success": False, "error": reason}).encode()
+    head = (
+        f"HTTP/1.1 {int(status_int)} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\n"
+        "X-Content-Type-Options: nosniff\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class ServiceWorker(ThreadWorker):
+    """gunicorn's threaded worker: a slow client holds one thread (of many) until its body
+    deadline, never the whole worker; errors gunicorn answers itself are JSON."""
+
+    def init_process(self) -> None:
+        # gunicorn writes its error pages through this module function; in our own worker
+        # processes it writes the JSON envelope instead of HTML.
+        util.write_error = write_json_error
+        super().init_process()
 
 
 class GunicornServer(BaseApplication):
@@ -50,6 +111,9 @@ def _prepare(app: Flask) -> None:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000  # Rocket.Chat's, so the documented curl example works
 DEFAULT_WORKERS = 2
+# Threads per worker: enough that clients trickling their bodies (each held at most
+# SESSIONS_REQUEST_BODY_TIMEOUT) leave most of them free; only running requests use the GIL.
+DEFAULT_THREADS = 32
 
 
 def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
@@ -57,6 +121,12 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
+        "worker_class": "sessions_service.server.ServiceWorker",
+        "threads": DEFAULT_THREADS,
+        "logger_class": "sessions_service.server.ServiceLogger",
+        # A control socket shared by every master of this user (~/.gunicorn) is an attack
+        # surface nobody here uses.
+        "control_socket_disable": True,
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "timeout": 30,
