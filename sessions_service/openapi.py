@@ -36,8 +36,13 @@ TWO_FACTOR_HEADERS = [
         "in": "header",
         "name": "x-2fa-method",
         "required": False,
-        "description": "Selects among the user's own methods.",
-        "schema": {"type": "string", "enum": ["totp", "password"]},
+        # Not an enum: as in Rocket.Chat, a value that names none of the user's methods is
+        # ignored (the user's first method is used), not refused.
+        "description": (
+            "Selects among the user's own methods (`totp` or `password`); any other value "
+            "is ignored and the user's first method is used."
+        ),
+        "schema": {"type": "string", "example": "totp"},
     },
 ]
 
