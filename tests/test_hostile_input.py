@@ -2,7 +2,7 @@
 
 Each input is its own case and the whole answer is compared: lone surrogates from JSON
 escapes, JSON nested thousands deep, sorts of thousands of ``[``, query strings that are not
-UTF-8.
+UTF-8, User-Agents whose parts outgrow their columns, forwarded addresses with zone ids.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from sessions_service import safejson
+from sessions_service.clientip import client_ip
 
 from .bodies import invalid_sort
 from .conftest import Account, Helpers, Login
@@ -173,6 +175,114 @@ def test_hostile_query_is_a_400(
 ) -> None:
     response = client.get(path, query_string=query, headers=world.admin.headers())
     assert_answer(response, 400, expected)
+
+
+# --- devices longer than their columns -------------------------------------------------
+
+WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+
+
+def device(kind: str, name: str, long_version: str, os: tuple[str, str], version: str) -> Any:
+    return {
+        "type": kind,
+        "name": name,
+        "longVersion": long_version,
+        "os": {"name": os[0], "version": os[1]},
+        "version": version,
+    }
+
+
+# The columns: name, longVersion, os name and version 255 characters; version 64.
+DEVICES = [
+    (
+        "mobile-app-300-digit-version",
+        "RC Mobile; iOS 16.5; v" + "4" * 300 + " (1234)",
+        device("mobile-app", "RC Mobile", "4" * 255, ("iOS", "16.5"), "4" * 64),
+    ),
+    (
+        "mobile-app-300-char-os",
+        "RC Mobile; " + "i" * 300 + " " + "5" * 100 + "; v4.39.0 (1234)",
+        device("mobile-app", "RC Mobile", "4.39.0 1234", ("i" * 255, "5" * 100), "4.39.0"),
+    ),
+    (
+        "chrome-300-digit-version",
+        WINDOWS + "Chrome/" + "1" * 300 + ".0.0.0 Safari/537.36",
+        device("browser", "Chrome", "1" * 255, ("Windows", "10"), "1" * 64),
+    ),
+    (
+        "electron-300-digit-version",
+        WINDOWS + "Rocket.Chat/3.9." + "9" * 300 + " Chrome/108.0.5359.215 Electron/22.3.5",
+        device(
+            "desktop-app", "Rocket.Chat", "3.9." + "9" * 251, ("Windows", "10"), "3.9." + "9" * 60
+        ),
+    ),
+    (
+        "android-300-digit-os-version",
+        "Mozilla/5.0 (Linux; Android " + "1" * 300 + "; Pixel 7)",
+        device("mobile", "Android", "1" * 255, ("Android", "1" * 255), "1" * 64),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "expected"), [c[1:] for c in DEVICES], ids=[c[0] for c in DEVICES]
+)
+def test_device_parts_are_cut_to_their_columns(
+    client: FlaskClient, helpers: Helpers, user_agent: str, expected: dict[str, Any]
+) -> None:
+    account = helpers.user("alice")
+    login = helpers.login(account, user_agent=user_agent)
+    response = client.get(LIST, headers=login.headers())
+    assert response.status_code == 200, response.get_json()
+    assert [s["device"] for s in response.get_json()["sessions"]] == [expected]
+
+
+# --- forwarded addresses with zone ids ---------------------------------------------------
+
+
+class TestZoneIds:
+    """Behind one trusted proxy: a zone id is dropped, the address kept; junk never stored."""
+
+    @pytest.fixture
+    def app_env(self) -> dict[str, str]:
+        return {"SESSIONS_FORWARDED_COUNT": "1"}
+
+    @pytest.mark.parametrize(
+        ("sent", "expected"),
+        [
+            ({"X-Forwarded-For": "fe80::1%" + "a" * 66}, "fe80::1"),
+            ({"X-Forwarded-For": "fe80::1%<img src=x>"}, "fe80::1"),
+            ({"X-Forwarded-For": "10.0.0.9, FE80::1%eth0"}, "fe80::1"),
+            ({"X-Real-IP": "fe80::2%<script>"}, "fe80::2"),
+        ],
+        ids=[
+            "xff-66-char-zone",
+            "xff-markup-zone",
+            "xff-rightmost-zone",
+            "real-ip-markup-zone",
+        ],
+    )
+    def test_login_stores_the_address_without_its_zone(
+        self, app: Flask, client: FlaskClient, helpers: Helpers, sent: dict[str, str], expected: str
+    ) -> None:
+        account = helpers.user("alice")
+        login = helpers.login(account, headers=sent, environ={"REMOTE_ADDR": "10.1.2.3"})
+        stored = helpers.sql("SELECT ip FROM sessions WHERE user_id = :u", u=account.id)
+        assert stored == [(expected,)]
+        response = client.get(LIST, headers=login.headers())
+        assert [s["ip"] for s in response.get_json()["sessions"]] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("fe80::1%eth0", "fe80::1"),
+        ("fe80::1%" + "x" * 4000, "fe80::1"),
+    ],
+    ids=["interface-zone", "4000-char-zone"],
+)
+def test_client_ip_drops_zone_ids(value: str, expected: str) -> None:
+    assert client_ip({"X-Forwarded-For": value}, "192.0.2.1", 1) == expected
 
 
 # --- the bounded parser itself --------------------------------------------------------------
