@@ -2,7 +2,8 @@
 
 Each input is its own case and the whole answer is compared: lone surrogates from JSON
 escapes, JSON nested thousands deep, sorts of thousands of ``[``, query strings that are not
-UTF-8, User-Agents whose parts outgrow their columns, forwarded addresses with zone ids.
+UTF-8, User-Agents whose parts outgrow their columns, forwarded addresses with zone ids, and
+OPTIONS (answered without authentication or two-factor).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sessions_service import safejson
 from sessions_service.clientip import client_ip
 
 from .bodies import invalid_sort
-from .conftest import Account, Helpers, Login
+from .conftest import Account, Helpers, Login, list_all
 
 LOGIN = "/api/v1/login"
 LIST = "/api/v1/sessions/list"
@@ -283,6 +284,54 @@ class TestZoneIds:
 )
 def test_client_ip_drops_zone_ids(value: str, expected: str) -> None:
     assert client_ip({"X-Forwarded-For": value}, "192.0.2.1", 1) == expected
+
+
+# --- OPTIONS -------------------------------------------------------------------------------
+
+ROUTES = {
+    LOGIN: {"POST", "OPTIONS"},
+    LOGOUT: {"POST", "OPTIONS"},
+    LIST: {"GET", "HEAD", "OPTIONS"},
+    LIST_ALL: {"GET", "HEAD", "OPTIONS"},
+    INFO: {"GET", "HEAD", "OPTIONS"},
+    INFO_ADMIN: {"GET", "HEAD", "OPTIONS"},
+    LOGOUT_ME: {"POST", "OPTIONS"},
+    LOGOUT_ANY: {"POST", "OPTIONS"},
+}
+
+
+def assert_options(response: Any, allowed: set[str]) -> None:
+    """204, the route's methods in Allow, nothing else."""
+    assert response.status_code == 204, response.data
+    assert response.data == b""
+    assert "Content-Type" not in response.headers
+    assert set(response.headers["Allow"].split(", ")) == allowed
+
+
+@pytest.mark.parametrize("path", list(ROUTES))
+def test_options_needs_no_login(client: FlaskClient, path: str) -> None:
+    assert_options(client.options(path), ROUTES[path])
+
+
+def test_options_never_checks_or_consumes_a_code(
+    client: FlaskClient, helpers: Helpers, world: World
+) -> None:
+    login = helpers.session_for(world.tfa)
+    code = world.tfa.code()
+    for wrong in ("000000", "111111", "222222"):
+        sent = login.headers(**{"x-2fa-code": wrong})
+        assert_options(client.options(LIST_ALL, headers=sent), ROUTES[LIST_ALL])
+    assert_options(
+        client.options(LIST_ALL, headers=login.headers(**{"x-2fa-code": code})), ROUTES[LIST_ALL]
+    )
+    assert helpers.sql("SELECT twofa_failed_attempts FROM users WHERE id = :u", u=world.tfa.id) == [
+        (0,)
+    ]
+    assert helpers.sql("SELECT last_step FROM totp WHERE user_id = :u", u=world.tfa.id) == [(None,)]
+    # The code is still good for the request it was meant for, which uses it up.
+    response = list_all(client, login, code)
+    assert response.status_code == 200, response.get_json()
+    assert helpers.sql("SELECT last_step FROM totp WHERE user_id = :u", u=world.tfa.id) != [(None,)]
 
 
 # --- the bounded parser itself --------------------------------------------------------------
