@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
 from sqlalchemy.orm import Session
 
-from . import events, permissions, queries, twofactor
+from . import events, permissions, queries, safejson, twofactor
 from .clientip import request_ip
 from .config import Settings
 from .db import InvalidPattern, check_pattern, get_db, utcnow
@@ -124,10 +125,14 @@ def _load(schema: type[Schema], data: Any) -> dict[str, Any]:
 
 def query_params() -> dict[str, str]:
     """Single-valued query parameters; a repeated or non-UTF-8 one is a 400."""
+    # werkzeug decodes with errors="replace": bytes that are not UTF-8 would arrive as U+FFFD
+    # and be matched against as if the client had sent that. Multi-byte sequences never hold
+    # the ASCII "&" and "=", so checking the whole decoded string checks every part.
     try:
-        args = request.args
+        unquote_to_bytes(request.query_string).decode()
     except UnicodeDecodeError:
         raise InvalidParams("the query string is not valid UTF-8") from None
+    args = request.args
     repeated = sorted({k for k in args if len(args.getlist(k)) > 1})
     if repeated:
         raise InvalidParams(f"parameter '{repeated[0]}' given more than once")
@@ -135,10 +140,21 @@ def query_params() -> dict[str, str]:
 
 
 def json_body() -> Any:
-    """The request's JSON body; a 400 when it is missing or not JSON."""
-    body = request.get_json(silent=True)
+    """The request's JSON body; a 400 when it is missing, not JSON, nested too deeply or
+    holds a string that is not valid Unicode (a lone surrogate from a ``\\ud800`` escape)."""
+    if not request.is_json:
+        raise InvalidParams("body must be a JSON object")
+    try:
+        body = safejson.loads(request.get_data(cache=True))
+    except safejson.TooDeep as exc:
+        raise InvalidParams(f"body is {exc}") from None
+    except ValueError:  # not JSON, or not in a JSON encoding
+        raise InvalidParams("body must be a JSON object") from None
     if body is None:
         raise InvalidParams("body must be a JSON object")
+    where = safejson.lone_surrogate_at(body)
+    if where is not None:
+        raise InvalidParams(f"{where}: must not contain lone surrogates")
     return body
 
 

@@ -473,7 +473,7 @@ def import_sessions(file: IO[bytes], batch_size: int) -> None:
         def after_batch(batch: importer.BatchProgress) -> None:
             conn.commit()
             for rejection in batch.rejections:
-                click.echo(f"line {rejection.line}: {rejection.reason}", err=True)
+                click.echo(rejection.report(), err=True)
             advance(batch)
 
         summary = importer.import_sessions(

@@ -9,13 +9,20 @@ from flask import current_app, request
 from werkzeug.datastructures import Headers
 
 
-def _valid_ip(value: str | None) -> str | None:
+def valid_ip(value: str | None) -> str | None:
+    """``value`` as an IP address in its normal form (an IPv6 zone id dropped); None if it is
+    not one."""
     if not value:
         return None
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        # A zone id (fe80::1%eth0) names an interface of the sender's host: meaningless here,
+        # any text at all to ipaddress, and it would make the value longer than the column.
+        address = ipaddress.IPv6Address(address.packed)
+    return str(address)
 
 
 def client_ip(
@@ -28,11 +35,11 @@ def client_ip(
     if forwarded_count > 0:
         forwarded = [p.strip() for p in headers.get("X-Forwarded-For", "").split(",") if p.strip()]
         if len(forwarded) >= forwarded_count:
-            return _valid_ip(forwarded[-forwarded_count]) or ""
+            return valid_ip(forwarded[-forwarded_count]) or ""
         real_ip = headers.get("X-Real-IP")
         if real_ip:
-            return _valid_ip(real_ip) or ""
-    return _valid_ip(remote_addr) or ""
+            return valid_ip(real_ip) or ""
+    return valid_ip(remote_addr) or ""
 
 
 def request_ip() -> str:

@@ -14,16 +14,19 @@ nobody holds, so they never authenticate, and expire ``expiration_days`` after `
 
 Lines are read as a stream and written in batches: PostgreSQL COPYs each batch into temporary
 tables and moves it with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; SQLite inserts it
-with ``executemany`` under ``BEGIN IMMEDIATE``. A bad line (not JSON, a missing or malformed
-field, a field too long for its column, a sessionId already seen or stored) is reported with its
-line number and reason; the other lines are still loaded. Sessions imported open but already
-past their expiry are counted (they will never be listed). Nothing here commits: the caller does,
-typically from ``after_batch`` so an interrupted import keeps whole batches.
+with ``executemany`` under ``BEGIN IMMEDIATE``. A bad line (not JSON or nested too deeply, a
+missing or malformed field, a field too long for its column or holding a control character, an
+ip that is not an IP address, a sessionId already seen or stored) is reported with its line
+number and reason (escaped, so it stays one line); the other lines are still loaded. Sessions
+imported open but already past their expiry are counted (they will never be listed). Nothing
+here commits: the caller does, typically from ``after_batch`` so an interrupted import keeps
+whole batches.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +36,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
+from . import safejson
+from .clientip import valid_ip
 from .db import utcnow
 from .models import User, UserSession
 from .queries import fold
@@ -45,6 +50,8 @@ BATCH_SIZE = 10_000
 MAX_LINE_BYTES = 1 << 20
 KEPT_REJECTIONS = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# C0, DEL, C1 and the Unicode line and paragraph separators: none belongs in a stored field.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 DEFAULT_ROLES = '["user"]'
 
 # Column order of the rows written; every NOT NULL column of both tables is here.
@@ -92,6 +99,20 @@ class Rejection:
 
     line: int
     reason: str
+
+    def report(self) -> str:
+        """``line N: reason`` on one line: a reason quoting the input has it escaped."""
+        return f"line {self.line}: {escaped(self.reason)}"
+
+
+def escaped(text: str) -> str:
+    """``text`` with every unprintable character (line breaks, terminal escapes, bidi
+    controls, lone surrogates) written as its Python escape, so it stays one plain line."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 @dataclass(frozen=True)
@@ -168,12 +189,24 @@ def _text(value: Any, field_name: str, column: str, *, required: bool = False) -
         raise _Bad(f"{field_name} is longer than {limit} characters")
     if "\x00" in value:
         raise _Bad(f"{field_name} contains a NUL character")
+    if _CONTROL.search(value):
+        raise _Bad(f"{field_name} contains a control character")
     if not value.isascii():
         try:
             value.encode()
         except UnicodeEncodeError:
             raise _Bad(f"{field_name} is not valid Unicode text") from None
     return value
+
+
+def _ip(value: Any) -> str:
+    text = _text(value, "ip", "ip") or ""
+    if not text:
+        return ""  # unknown, as for a session made by the CLI
+    ip = valid_ip(text)
+    if ip is None:
+        raise _Bad("ip is not an IP address")
+    return ip
 
 
 def _date(value: Any, field_name: str, *, required: bool = False) -> datetime | None:
@@ -215,7 +248,9 @@ def _parse(line_no: int, raw: str | bytes, expiration: timedelta) -> _Record:
     if len(raw) > MAX_LINE_BYTES:
         raise _Bad(f"line is longer than {MAX_LINE_BYTES} bytes")
     try:
-        doc = json.loads(raw)
+        doc = safejson.loads(raw)
+    except safejson.TooDeep as exc:
+        raise _Bad(f"JSON {exc}") from None
     except json.JSONDecodeError as exc:
         raise _Bad(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     except ValueError:
@@ -250,7 +285,7 @@ def _parse(line_no: int, raw: str | bytes, expiration: timedelta) -> _Record:
     user = _object(doc.get("_user"), "_user")
     username = _text(user.get("username"), "_user.username", "username")
     values = (
-        _text(doc.get("ip"), "ip", "ip") or "",
+        _ip(doc.get("ip")),
         _text(doc.get("host"), "host", "host") or "",
         *device_values,
         login_at,

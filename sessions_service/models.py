@@ -80,12 +80,35 @@ class UserSession(Base):
 
     @device.setter
     def device(self, device: Device | None) -> None:
-        self.device_type = device.type if device else None
-        self.device_name = device.name if device else None
-        self.device_long_version = device.long_version if device else None
-        self.device_os_name = device.os.name if device else None
-        self.device_os_version = device.os.version if device else None
-        self.device_version = device.version if device else None
+        values: tuple[str | None, ...] = (None,) * len(DEVICE_COLUMNS)
+        if device is not None:
+            values = (
+                device.type,
+                device.name,
+                device.long_version,
+                device.os.name,
+                device.os.version,
+                device.version,
+            )
+        for column, value in zip(DEVICE_COLUMNS, values, strict=True):
+            # A part can be as long as the User-Agent (a 300-digit version): each is cut to its
+            # column here, the one place rows get a device, as PostgreSQL refuses longer values.
+            setattr(self, column, None if value is None else value[: _column_length(column)])
+
+
+DEVICE_COLUMNS = (
+    "device_type",
+    "device_name",
+    "device_long_version",
+    "device_os_name",
+    "device_os_version",
+    "device_version",
+)
+
+
+def _column_length(column: str) -> int:
+    length: int = UserSession.__table__.c[column].type.length  # type: ignore[attr-defined]
+    return length
 
 
 class Totp(Base):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate
 
+from . import safejson
 from .errors import InvalidSort, InvalidSortKeys
 
 INT32_MAX = 2**31 - 1
@@ -58,7 +58,7 @@ class SortField(fields.Field):
     ) -> list[tuple[str, int]]:
         raw = str(value)
         try:
-            parsed = json.loads(raw)
+            parsed = safejson.loads(raw)  # TooDeep is a ValueError too
         except ValueError:
             raise InvalidSort(raw) from None
         if not isinstance(parsed, dict):

@@ -105,7 +105,8 @@ def _accept_step(db: Session, user_id: str, step: int) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def _accept_backup_code(db: Session, user_id: str, code: str, now: datetime) -> bool:
+def _matching_backup_code(db: Session, user_id: str, code: str) -> int | None:
+    """The id of the unused backup code ``code`` is (read only: nothing consumed yet)."""
     rows = db.execute(
         sa.select(BackupCode.id, BackupCode.code_hash).where(
             BackupCode.user_id == user_id, BackupCode.used_at.is_(None)
@@ -114,16 +115,30 @@ def _accept_backup_code(db: Session, user_id: str, code: str, now: datetime) -> 
     digest = password_digest(code.strip().lower())
     for row_id, code_hash in rows:
         if check_digest(digest, code_hash):
-            result = db.execute(
-                sa.update(BackupCode)
-                .where(BackupCode.id == row_id, BackupCode.used_at.is_(None))
-                .values(used_at=now)
-            )
-            return bool(getattr(result, "rowcount", 0) == 1)
-    return False
+            row: int = row_id
+            return row
+    return None
 
 
-def _verify(
+def _accept_backup_code(db: Session, row_id: int, now: datetime) -> bool:
+    """Use a backup code up; False when a concurrent request used it first."""
+    result = db.execute(
+        sa.update(BackupCode)
+        .where(BackupCode.id == row_id, BackupCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+@dataclass(frozen=True)
+class _Match:
+    """A code that is right for the user, not yet consumed: a TOTP step or a backup code."""
+
+    step: int | None = None
+    backup_code_id: int | None = None
+
+
+def _match(
     db: Session,
     user: User,
     totp: Totp | None,
@@ -131,26 +146,57 @@ def _verify(
     code: str,
     now: datetime,
     settings: Settings,
-) -> str:
-    """ACCEPTED, WRONG, or REPLAYED (a right TOTP code whose step was already used)."""
+) -> _Match | None:
+    """What the code matches, or None when it is wrong; writes nothing."""
     if method == "password":
-        return ACCEPTED if check_digest(code.strip().lower(), user.password_hash) else WRONG
+        return _Match() if check_digest(code.strip().lower(), user.password_hash) else None
     if totp is None:
-        return WRONG
+        return None
     if len(code) == BACKUP_CODE_LENGTH:
-        return ACCEPTED if _accept_backup_code(db, user.id, code, now) else WRONG
+        row_id = _matching_backup_code(db, user.id, code)
+        return None if row_id is None else _Match(backup_code_id=row_id)
     step = _matching_step(decrypt_secret(settings.secret_keys, totp.secret_encrypted), code, now)
-    if step is None:
-        return WRONG
-    return ACCEPTED if _accept_step(db, user.id, step) else REPLAYED
+    return None if step is None else _Match(step=step)
 
 
-def _register_failure(db: Session, user_id: str, now: datetime) -> bool:
-    """Count a wrong code atomically; True when this one locked the user's two-factor."""
-    reaches_limit = User.twofa_failed_attempts + 1 >= MAX_FAILED_ATTEMPTS
-    db.execute(
+def _consume(db: Session, user_id: str, match: _Match, now: datetime) -> str:
+    """ACCEPTED, REPLAYED (its TOTP step was used already) or WRONG (backup code used)."""
+    if match.step is not None:
+        return ACCEPTED if _accept_step(db, user_id, match.step) else REPLAYED
+    if match.backup_code_id is not None:
+        return ACCEPTED if _accept_backup_code(db, match.backup_code_id, now) else WRONG
+    return ACCEPTED  # the password method: nothing to use up
+
+
+def _unlocked(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(User.twofa_locked_until.is_(None), User.twofa_locked_until <= now)
+
+
+LOCKED = Outcome(False, "totp-max-attempts", "locked")
+
+
+def _hold_unlocked(db: Session, user_id: str, now: datetime) -> bool:
+    """Take the user's row for this transaction unless their two-factor is locked.
+
+    A conditional UPDATE, not a read: it waits for a concurrent failure that locks and
+    re-checks after it (PostgreSQL's row lock; SQLite's single writer), and makes every later
+    failure wait for this transaction. So a code accepted under it was accepted before any lock.
+    """
+    result = db.execute(
         sa.update(User)
-        .where(User.id == user_id)
+        .where(User.id == user_id, _unlocked(now))
+        .values(twofa_failed_attempts=User.twofa_failed_attempts)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def _register_failure(db: Session, user_id: str, now: datetime, reason: str) -> Outcome:
+    """Count a wrong code and lock at the limit, in one UPDATE that only an unlocked user's
+    row matches: once locked, nothing is counted and the lock is not extended."""
+    reaches_limit = User.twofa_failed_attempts + 1 >= MAX_FAILED_ATTEMPTS
+    row = db.execute(
+        sa.update(User)
+        .where(User.id == user_id, _unlocked(now))
         .values(
             twofa_locked_until=sa.case(
                 (reaches_limit, sa.literal(now + LOCK_DURATION, User.twofa_locked_until.type)),
@@ -158,9 +204,14 @@ def _register_failure(db: Session, user_id: str, now: datetime) -> bool:
             ),
             twofa_failed_attempts=sa.case((reaches_limit, 0), else_=User.twofa_failed_attempts + 1),
         )
-    )
-    locked_until = db.scalar(sa.select(User.twofa_locked_until).where(User.id == user_id))
-    return locked_until is not None and locked_until > now
+        .returning(User.twofa_locked_until)
+    ).first()
+    if row is None:  # locked by a concurrent failure since the user was read
+        return LOCKED
+    locked_until = row[0]
+    if locked_until is not None and locked_until > now:
+        return Outcome(False, "totp-max-attempts", "locked-now")
+    return Outcome(False, "totp-invalid", reason)
 
 
 def check_code(
@@ -172,18 +223,26 @@ def check_code(
     now: datetime,
     settings: Settings,
 ) -> Outcome:
-    """Check one code for ``method``; records failures and successes (caller commits)."""
+    """Check one code for ``method``; records failures and successes (caller commits).
+
+    The user row read at authentication only answers early; whether the user is locked is
+    decided again by the conditional UPDATE that records the outcome, so concurrent requests
+    serialise on that row (see _hold_unlocked and _register_failure).
+    """
     if is_locked(user, now):
-        return Outcome(False, "totp-max-attempts", "locked")
+        return LOCKED
     if not code:
         return Outcome(False, "totp-required", "missing")
-    verdict = _verify(db, user, totp, method, code, now, settings)
-    if verdict == ACCEPTED:
-        db.execute(sa.update(User).where(User.id == user.id).values(twofa_failed_attempts=0))
-        return Outcome(True)
-    if _register_failure(db, user.id, now):
-        return Outcome(False, "totp-max-attempts", "locked-now")
-    return Outcome(False, "totp-invalid", verdict)
+    match = _match(db, user, totp, method, code, now, settings)
+    if match is None:
+        return _register_failure(db, user.id, now, WRONG)
+    if not _hold_unlocked(db, user.id, now):
+        return LOCKED
+    verdict = _consume(db, user.id, match, now)
+    if verdict != ACCEPTED:
+        return _register_failure(db, user.id, now, verdict)
+    db.execute(sa.update(User).where(User.id == user.id).values(twofa_failed_attempts=0))
+    return Outcome(True)
 
 
 # --- enrolment ----------------------------------------------------------------------

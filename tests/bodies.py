@@ -91,6 +91,12 @@ LOGIN_TOTP_INVALID = {
     "message": "TOTP Invalid",
     "details": two_factor_details(),
 }
+LOGIN_TOTP_MAX = {
+    "status": "error",
+    "error": "totp-max-attempts",
+    "message": "TOTP Maximun Failed Attempts Reached",
+    "details": two_factor_details(),
+}
 
 # --- list parameters ------------------------------------------------------------------
 

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, current_app, request
 
 from ..auth import enforce_policy
 
+
+def answer_options() -> Response | None:
+    """OPTIONS: ``204`` with ``Allow``, before (and instead of) authentication and 2FA.
+
+    It asks what a route accepts, nothing more: a code sent with it must not be checked, let
+    alone consumed, and Flask's own answer would be an empty text/html 200.
+    """
+    if request.method != "OPTIONS":
+        return None
+    response = current_app.make_default_options_response()
+    response.status_code = 204
+    response.headers.remove("Content-Type")
+    return response
+
+
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(answer_options)  # first: when it answers, no later hook runs
 bp.before_request(enforce_policy)
 
 from . import login, sessions  # noqa: E402,F401  (views register themselves on bp)
 from .docs import docs_bp  # noqa: E402
+
+docs_bp.before_request(answer_options)
 
 __all__ = ["bp", "docs_bp"]
