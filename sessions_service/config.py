@@ -9,6 +9,9 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+INT32_MAX = 2**31 - 1
+DAY_MS = 24 * 3600 * 1000
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message says how to fix it."""
@@ -46,7 +49,13 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    minimum: int = 0,
+    maximum: int = INT32_MAX,
+) -> int:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -56,6 +65,8 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) 
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -134,13 +145,22 @@ def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settin
         database_url=database_url,
         secret_keys=secret_keys,
         secret_key_generated=generated,
-        login_expiration_days=_int(environ, "SESSIONS_LOGIN_EXPIRATION_DAYS", 90, minimum=1),
+        # A century: expiry dates stay far from datetime's year 9999.
+        login_expiration_days=_int(
+            environ, "SESSIONS_LOGIN_EXPIRATION_DAYS", 90, minimum=1, maximum=36500
+        ),
         twofa_password_fallback=_bool(environ, "SESSIONS_2FA_PASSWORD_FALLBACK", True),
-        twofa_remember_for=_int(environ, "SESSIONS_2FA_REMEMBER_FOR", 1800),
+        twofa_remember_for=_int(environ, "SESSIONS_2FA_REMEMBER_FOR", 1800, maximum=30 * 24 * 3600),
         api_default_count=min(default_count, upper),
         api_upper_count_limit=upper,
-        forwarded_count=_int(environ, "SESSIONS_FORWARDED_COUNT", 0),
-        db_statement_timeout_ms=_int(environ, "SESSIONS_DB_STATEMENT_TIMEOUT_MS", 5000, 1),
-        bcrypt_rounds=_int(environ, "SESSIONS_BCRYPT_ROUNDS", 10, minimum=4),
-        request_body_timeout_s=_int(environ, "SESSIONS_REQUEST_BODY_TIMEOUT", 10, minimum=1),
+        # More proxies than this is a misconfiguration, not a network.
+        forwarded_count=_int(environ, "SESSIONS_FORWARDED_COUNT", 0, maximum=16),
+        db_statement_timeout_ms=_int(
+            environ, "SESSIONS_DB_STATEMENT_TIMEOUT_MS", 5000, minimum=1, maximum=DAY_MS
+        ),
+        # bcrypt's cost is 4..31; outside it hashing raises at the first login.
+        bcrypt_rounds=_int(environ, "SESSIONS_BCRYPT_ROUNDS", 10, minimum=4, maximum=31),
+        request_body_timeout_s=_int(
+            environ, "SESSIONS_REQUEST_BODY_TIMEOUT", 10, minimum=1, maximum=3600
+        ),
     )

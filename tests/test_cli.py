@@ -224,6 +224,12 @@ def test_bad_configuration_is_one_line_with_status_2(invoke: Invoke) -> None:
     assert_fails(result, "SESSIONS_BCRYPT_ROUNDS must be an integer, got 'many'", exit_code=2)
 
 
+def test_bcrypt_rounds_past_31_is_one_line_with_status_2(invoke: Invoke) -> None:
+    # Accepted, it would answer 500 for unknown users only (bcrypt refuses cost 32).
+    result = invoke("users", "list", env={"SESSIONS_BCRYPT_ROUNDS": "32"})
+    assert_fails(result, "SESSIONS_BCRYPT_ROUNDS must be at most 31, got 32", exit_code=2)
+
+
 # --- db -------------------------------------------------------------------------------
 
 

@@ -1,0 +1,82 @@
+"""Settings are validated when the app is built (issue 9, finding 4): every SESSIONS_* integer
+has a sane range, so a value that would fail later (bcrypt cost 32 answering 500 for unknown
+users only) is one ConfigError at start instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sessions_service.config import ConfigError, Settings, load_config
+
+from .conftest import SECRET_KEY
+
+
+def settings(tmp_path: Path, **env: str) -> Settings:
+    environ = {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "SESSIONS_SECRET_KEY": SECRET_KEY}
+    return load_config({**environ, **env}, tmp_path / "instance")
+
+
+REFUSED = [
+    ("SESSIONS_BCRYPT_ROUNDS", "32", "SESSIONS_BCRYPT_ROUNDS must be at most 31, got 32"),
+    ("SESSIONS_BCRYPT_ROUNDS", "3", "SESSIONS_BCRYPT_ROUNDS must be at least 4, got 3"),
+    ("SESSIONS_FORWARDED_COUNT", "17", "SESSIONS_FORWARDED_COUNT must be at most 16, got 17"),
+    (
+        "SESSIONS_API_DEFAULT_COUNT",
+        "2147483648",
+        "SESSIONS_API_DEFAULT_COUNT must be at most 2147483647, got 2147483648",
+    ),
+    (
+        "SESSIONS_API_UPPER_COUNT_LIMIT",
+        "99999999999999999999",
+        "SESSIONS_API_UPPER_COUNT_LIMIT must be at most 2147483647, got 99999999999999999999",
+    ),
+    (
+        "SESSIONS_DB_STATEMENT_TIMEOUT_MS",
+        "86400001",
+        "SESSIONS_DB_STATEMENT_TIMEOUT_MS must be at most 86400000, got 86400001",
+    ),
+    (
+        "SESSIONS_LOGIN_EXPIRATION_DAYS",
+        "36501",
+        "SESSIONS_LOGIN_EXPIRATION_DAYS must be at most 36500, got 36501",
+    ),
+    (
+        "SESSIONS_2FA_REMEMBER_FOR",
+        "2592001",
+        "SESSIONS_2FA_REMEMBER_FOR must be at most 2592000, got 2592001",
+    ),
+    (
+        "SESSIONS_REQUEST_BODY_TIMEOUT",
+        "3601",
+        "SESSIONS_REQUEST_BODY_TIMEOUT must be at most 3600, got 3601",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"), REFUSED, ids=[f"{n}={v}" for n, v, _ in REFUSED]
+)
+def test_out_of_range_settings_are_refused_at_start(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(tmp_path, **{name: value})
+    assert str(caught.value) == message
+
+
+def test_the_limits_themselves_are_accepted(tmp_path: Path) -> None:
+    got = settings(
+        tmp_path,
+        SESSIONS_BCRYPT_ROUNDS="31",
+        SESSIONS_FORWARDED_COUNT="16",
+        SESSIONS_API_UPPER_COUNT_LIMIT="2147483647",
+        SESSIONS_DB_STATEMENT_TIMEOUT_MS="86400000",
+    )
+    assert (got.bcrypt_rounds, got.forwarded_count, got.api_upper_count_limit) == (
+        31,
+        16,
+        2**31 - 1,
+    )
+    assert got.db_statement_timeout_ms == 86_400_000
