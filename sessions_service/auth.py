@@ -32,7 +32,7 @@ from .errors import (
 )
 from .models import Totp, User, UserSession
 from .schemas import validation_message
-from .security import KeyMismatch, burn_password_check, check_digest, password_digest
+from .security import KeyMismatch, check_password_digest, password_digest
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +198,19 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
 
 
 def verify_credentials(db: Session, login_name: str, password: str) -> User:
-    """The active user with this username/email and password; one 401 for every failure."""
+    """The active user with this username/email and password; one 401 for every failure.
+
+    Every path spends one bcrypt check at the configured cost, so no kind of user (unknown,
+    imported without a password, a service account) answers faster than another.
+    """
     digest = password_digest(password)
     user = queries.find_user_for_login(db, login_name)
+    stored = user.password_hash if user is not None else None
+    matches = check_password_digest(digest, stored, settings().bcrypt_rounds)
     if user is None:
-        burn_password_check(digest, settings().bcrypt_rounds)
         events.emit("login", "failure", reason="bad-credentials")
         raise LoginFailed()
-    if not check_digest(digest, user.password_hash) or not user.active:
+    if not matches or not user.active:
         reason = "bad-credentials" if user.active else "inactive"
         events.emit("login", "failure", user_id=user.id, reason=reason)
         raise LoginFailed()
