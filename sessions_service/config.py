@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import re2
 from cryptography.fernet import Fernet
+
+from .identity import USERNAME_PATTERN, compile_username_pattern
 
 INT32_MAX = 2**31 - 1
 DAY_MS = 24 * 3600 * 1000
@@ -33,6 +36,7 @@ class Settings:
     bcrypt_rounds: int = 10
     request_body_timeout_s: int = 10
     secret_key_generated: bool = False
+    username_pattern: str = USERNAME_PATTERN
 
     @property
     def secret_key(self) -> str:
@@ -80,6 +84,19 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if value in _FALSE:
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _pattern(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        compile_username_pattern(raw.strip())
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else ""
+        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+        raise ConfigError(f"{name} is not a valid regular expression (RE2): {reason}") from None
+    return raw.strip()
 
 
 def normalize_database_url(url: str) -> str:
@@ -163,4 +180,5 @@ def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settin
         request_body_timeout_s=_int(
             environ, "SESSIONS_REQUEST_BODY_TIMEOUT", 10, minimum=1, maximum=3600
         ),
+        username_pattern=_pattern(environ, "SESSIONS_USERNAME_PATTERN", USERNAME_PATTERN),
     )

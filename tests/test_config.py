@@ -52,6 +52,11 @@ REFUSED = [
         "3601",
         "SESSIONS_REQUEST_BODY_TIMEOUT must be at most 3600, got 3601",
     ),
+    (
+        "SESSIONS_USERNAME_PATTERN",
+        "[a-",
+        "SESSIONS_USERNAME_PATTERN is not a valid regular expression (RE2): missing ]: [a-",
+    ),
 ]
 
 
@@ -73,6 +78,7 @@ def test_the_limits_themselves_are_accepted(tmp_path: Path) -> None:
         SESSIONS_FORWARDED_COUNT="16",
         SESSIONS_API_UPPER_COUNT_LIMIT="2147483647",
         SESSIONS_DB_STATEMENT_TIMEOUT_MS="86400000",
+        SESSIONS_USERNAME_PATTERN="[0-9a-z.@]+",
     )
     assert (got.bcrypt_rounds, got.forwarded_count, got.api_upper_count_limit) == (
         31,
@@ -80,3 +86,5 @@ def test_the_limits_themselves_are_accepted(tmp_path: Path) -> None:
         2**31 - 1,
     )
     assert got.db_statement_timeout_ms == 86_400_000
+    assert got.username_pattern == "[0-9a-z.@]+"
+    assert settings(tmp_path).username_pattern == "[0-9a-zA-Z-_.]+"
