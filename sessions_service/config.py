@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,8 +14,10 @@ from cryptography.fernet import Fernet
 
 from .identity import USERNAME_PATTERN, compile_username_pattern
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 INT32_MAX = 2**31 - 1
 DAY_MS = 24 * 3600 * 1000
+WEEK_MINUTES = 7 * 24 * 60
 
 
 class ConfigError(Exception):
@@ -37,6 +41,15 @@ class Settings:
     request_body_timeout_s: int = 10
     secret_key_generated: bool = False
     username_pattern: str = USERNAME_PATTERN
+    # Rocket.Chat's Block_Multiple_Failed_Logins_* settings (throttle.py).
+    login_block_enabled: bool = True
+    login_block_by_user: bool = True
+    login_block_user_attempts: int = 10
+    login_block_user_minutes: float = 5.0
+    login_block_by_ip: bool = True
+    login_block_ip_attempts: int = 50
+    login_block_ip_minutes: float = 5.0
+    login_block_ip_allowlist: tuple[IPNetwork, ...] = ()
 
     @property
     def secret_key(self) -> str:
@@ -97,6 +110,37 @@ def _pattern(environ: Mapping[str, str], name: str, default: str) -> str:
         reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
         raise ConfigError(f"{name} is not a valid regular expression (RE2): {reason}") from None
     return raw.strip()
+
+
+def _minutes(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of minutes; decimals allowed (0.5 is 30 seconds)."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of minutes, got {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be more than 0 minutes, got {raw.strip()}")
+    if value > WEEK_MINUTES:
+        raise ConfigError(f"{name} must be at most {WEEK_MINUTES} minutes (a week), got {value:g}")
+    return value
+
+
+def _networks(environ: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated IP addresses and CIDR blocks."""
+    networks = []
+    for part in environ.get(name, "").split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or CIDR blocks, got {part.strip()!r}"
+            ) from None
+    return tuple(networks)
 
 
 def normalize_database_url(url: str) -> str:
@@ -181,4 +225,12 @@ def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settin
             environ, "SESSIONS_REQUEST_BODY_TIMEOUT", 10, minimum=1, maximum=3600
         ),
         username_pattern=_pattern(environ, "SESSIONS_USERNAME_PATTERN", USERNAME_PATTERN),
+        login_block_enabled=_bool(environ, "SESSIONS_LOGIN_BLOCK_ENABLED", True),
+        login_block_by_user=_bool(environ, "SESSIONS_LOGIN_BLOCK_BY_USER", True),
+        login_block_user_attempts=_int(environ, "SESSIONS_LOGIN_BLOCK_USER_ATTEMPTS", 10, 1),
+        login_block_user_minutes=_minutes(environ, "SESSIONS_LOGIN_BLOCK_USER_MINUTES", 5.0),
+        login_block_by_ip=_bool(environ, "SESSIONS_LOGIN_BLOCK_BY_IP", True),
+        login_block_ip_attempts=_int(environ, "SESSIONS_LOGIN_BLOCK_IP_ATTEMPTS", 50, 1),
+        login_block_ip_minutes=_minutes(environ, "SESSIONS_LOGIN_BLOCK_IP_MINUTES", 5.0),
+        login_block_ip_allowlist=_networks(environ, "SESSIONS_LOGIN_BLOCK_IP_ALLOWLIST"),
     )

@@ -4,6 +4,7 @@ users only) is one ConfigError at start instead."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,47 @@ REFUSED = [
         "SESSIONS_REQUEST_BODY_TIMEOUT must be at most 3600, got 3601",
     ),
     (
+        "SESSIONS_LOGIN_BLOCK_USER_ATTEMPTS",
+        "0",
+        "SESSIONS_LOGIN_BLOCK_USER_ATTEMPTS must be at least 1, got 0",
+    ),
+    (
+        "SESSIONS_LOGIN_BLOCK_IP_ATTEMPTS",
+        "2147483648",
+        "SESSIONS_LOGIN_BLOCK_IP_ATTEMPTS must be at most 2147483647, got 2147483648",
+    ),
+    (
+        "SESSIONS_LOGIN_BLOCK_USER_MINUTES",
+        "0",
+        "SESSIONS_LOGIN_BLOCK_USER_MINUTES must be more than 0 minutes, got 0",
+    ),
+    (
+        "SESSIONS_LOGIN_BLOCK_IP_MINUTES",
+        "nan",
+        "SESSIONS_LOGIN_BLOCK_IP_MINUTES must be more than 0 minutes, got nan",
+    ),
+    (
+        "SESSIONS_LOGIN_BLOCK_IP_MINUTES",
+        "five",
+        "SESSIONS_LOGIN_BLOCK_IP_MINUTES must be a number of minutes, got 'five'",
+    ),
+    (
+        "SESSIONS_LOGIN_BLOCK_USER_MINUTES",
+        "10081",
+        "SESSIONS_LOGIN_BLOCK_USER_MINUTES must be at most 10080 minutes (a week), got 10081",
+    ),
+    (
+        "SESSIONS_LOGIN_BLOCK_ENABLED",
+        "maybe",
+        "SESSIONS_LOGIN_BLOCK_ENABLED must be true or false, got 'maybe'",
+    ),
+    (
+        "SESSIONS_LOGIN_BLOCK_IP_ALLOWLIST",
+        "10.0.0.1, 10.0.0.0/33",
+        "SESSIONS_LOGIN_BLOCK_IP_ALLOWLIST must list IP addresses or CIDR blocks, "
+        "got '10.0.0.0/33'",
+    ),
+    (
         "SESSIONS_USERNAME_PATTERN",
         "[a-",
         "SESSIONS_USERNAME_PATTERN is not a valid regular expression (RE2): missing ]: [a-",
@@ -78,6 +120,9 @@ def test_the_limits_themselves_are_accepted(tmp_path: Path) -> None:
         SESSIONS_FORWARDED_COUNT="16",
         SESSIONS_API_UPPER_COUNT_LIMIT="2147483647",
         SESSIONS_DB_STATEMENT_TIMEOUT_MS="86400000",
+        SESSIONS_LOGIN_BLOCK_USER_MINUTES="0.05",
+        SESSIONS_LOGIN_BLOCK_IP_MINUTES="10080",
+        SESSIONS_LOGIN_BLOCK_IP_ALLOWLIST=" 10.1.0.0/16 ,,2001:db8::1 ",
         SESSIONS_USERNAME_PATTERN="[0-9a-z.@]+",
     )
     assert (got.bcrypt_rounds, got.forwarded_count, got.api_upper_count_limit) == (
@@ -86,5 +131,24 @@ def test_the_limits_themselves_are_accepted(tmp_path: Path) -> None:
         2**31 - 1,
     )
     assert got.db_statement_timeout_ms == 86_400_000
+    assert (got.login_block_user_minutes, got.login_block_ip_minutes) == (0.05, 10080.0)
+    assert got.login_block_ip_allowlist == (
+        ipaddress.ip_network("10.1.0.0/16"),
+        ipaddress.ip_network("2001:db8::1/128"),
+    )
     assert got.username_pattern == "[0-9a-z.@]+"
-    assert settings(tmp_path).username_pattern == "[0-9a-zA-Z-_.]+"
+
+
+def test_login_throttling_defaults_are_rocket_chats(tmp_path: Path) -> None:
+    got = settings(tmp_path)
+    assert (
+        got.login_block_enabled,
+        got.login_block_by_user,
+        got.login_block_user_attempts,
+        got.login_block_user_minutes,
+        got.login_block_by_ip,
+        got.login_block_ip_attempts,
+        got.login_block_ip_minutes,
+        got.login_block_ip_allowlist,
+        got.username_pattern,
+    ) == (True, True, 10, 5.0, True, 50, 5.0, (), "[0-9a-zA-Z-_.]+")
