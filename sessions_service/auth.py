@@ -19,7 +19,7 @@ from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
 from sqlalchemy.orm import Session
 
-from . import events, permissions, queries, safejson, twofactor
+from . import events, permissions, queries, safejson, throttle, twofactor
 from .clientip import request_ip
 from .config import Settings
 from .db import InvalidPattern, check_pattern, get_db, utcnow
@@ -33,7 +33,7 @@ from .errors import (
 )
 from .models import Totp, User, UserSession
 from .schemas import validation_message
-from .security import KeyMismatch, burn_password_check, check_digest, password_digest
+from .security import KeyMismatch, check_password_digest, password_digest
 
 log = logging.getLogger(__name__)
 
@@ -213,30 +213,83 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
         raise TwoFactorError(outcome.error_type or "totp-invalid", method, available)
 
 
-def verify_credentials(db: Session, login_name: str, password: str) -> User:
-    """The active user with this username/email and password; one 401 for every failure."""
+BLOCKED = {
+    throttle.USER: ("error-login-blocked-for-user", "Login has been temporarily blocked For User"),
+    throttle.IP: ("error-login-blocked-for-ip", "Login has been temporarily blocked For IP"),
+}
+
+
+def begin_login(db: Session, login_name: str, now: datetime) -> throttle.Attempt:
+    """Count a login attempt before any bcrypt time is spent; a blocked one is refused cheaply.
+
+    Commits the count (other workers must see it before this attempt's password is checked).
+    """
+    try:
+        attempt = throttle.claim(db, login_name, request_ip(), now, settings())
+    except throttle.Blocked as blocked:
+        db.rollback()  # a refused attempt counts nowhere (not for its IP if its name is blocked)
+        events.emit("login", "failure", reason=f"blocked-{blocked.scope}")
+        raise LoginFailed(*BLOCKED[blocked.scope]) from None
+    db.commit()
+    return attempt
+
+
+def _login_failed(attempt: throttle.Attempt, user_id: str | None, reason: str) -> LoginFailed:
+    """Record a failed login (and the blocks it starts); the error to raise."""
+    events.emit("login", "failure", user_id=user_id, reason=reason)
+    for scope, until in attempt.blocks_if_failed():
+        events.emit(
+            "login.blocked",
+            "failure",
+            user_id=user_id,
+            scope=scope,
+            attempts=attempt.counts[scope],
+            until=until.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        )
+    return LoginFailed()
+
+
+def verify_credentials(
+    db: Session, login_name: str, password: str, attempt: throttle.Attempt
+) -> User:
+    """The active user with this username/email and password; one 401 for every failure.
+
+    Every path spends one bcrypt check at the configured cost, so no kind of user (unknown,
+    imported without a password, a service account) answers faster than another.
+    """
     digest = password_digest(password)
     user = queries.find_user_for_login(db, login_name)
+    stored = user.password_hash if user is not None else None
+    matches = check_password_digest(digest, stored, settings().bcrypt_rounds)
     if user is None:
-        burn_password_check(digest, settings().bcrypt_rounds)
-        events.emit("login", "failure", reason="bad-credentials")
-        raise LoginFailed()
-    if not check_digest(digest, user.password_hash) or not user.active:
+        raise _login_failed(attempt, None, "bad-credentials")
+    if not matches or not user.active:
         reason = "bad-credentials" if user.active else "inactive"
-        events.emit("login", "failure", user_id=user.id, reason=reason)
-        raise LoginFailed()
+        raise _login_failed(attempt, user.id, reason)
     return user
 
 
-def verify_login_code(db: Session, user: User, code: str | None, now: datetime) -> bool:
-    """Check a TOTP user's login ``code``; True when one was accepted (caller commits)."""
+def verify_login_code(
+    db: Session, user: User, code: str | None, now: datetime, attempt: throttle.Attempt
+) -> bool:
+    """Check a TOTP user's login ``code``; True when one was accepted (caller commits).
+
+    A missing or wrong code is not a failed login for throttling: the password was right, and
+    the two-factor lockout counts wrong codes (SPEC §3).
+    """
     totp = twofactor.load_totp(db, user.id)
     if totp is None:
         return False
-    outcome = _check_code(db, user, totp, "totp", code, now)
+    try:
+        outcome = _check_code(db, user, totp, "totp", code, now)
+    except SecretKeyWrong:
+        throttle.refund(db, attempt)  # the server's key is wrong, not the caller
+        db.commit()
+        raise
     events.two_factor(user.id, "totp", outcome.reason, request.path)
     if outcome.accepted:
         return True
+    throttle.refund(db, attempt)
     db.commit()  # the failure count survives the error answer
     events.emit("login", "failure", user_id=user.id, reason=outcome.reason)
     error = outcome.error_type or "totp-invalid"

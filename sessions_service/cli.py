@@ -182,6 +182,7 @@ def users_create(
                 email=email,
                 roles=roles or ("user",),
                 bcrypt_rounds=_settings().bcrypt_rounds,
+                username_pattern=_settings().username_pattern,
             )
         except queries.UserExists as exc:
             raise CliError(f"{exc} — see: {PROG} users list") from None
@@ -391,6 +392,7 @@ def seed_demo_sessions(app: Flask, count: int) -> importer.ImportSummary | None:
             conn,
             synthetic_lines(count, seed=DEMO_SEED),
             expiration_days=app.config["SETTINGS"].login_expiration_days,
+            username_pattern=app.config["SETTINGS"].username_pattern,
             after_batch=lambda _batch: conn.commit(),
         )
         importer.analyze(conn)
@@ -480,6 +482,7 @@ def import_sessions(file: IO[bytes], batch_size: int) -> None:
             conn,
             file,
             expiration_days=_settings().login_expiration_days,
+            username_pattern=_settings().username_pattern,
             batch_size=batch_size,
             after_batch=after_batch,
         )

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import re2
 from cryptography.fernet import Fernet
+
+from .identity import USERNAME_PATTERN, compile_username_pattern
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+INT32_MAX = 2**31 - 1
+DAY_MS = 24 * 3600 * 1000
+WEEK_MINUTES = 7 * 24 * 60
 
 
 class ConfigError(Exception):
@@ -30,6 +40,16 @@ class Settings:
     bcrypt_rounds: int = 10
     request_body_timeout_s: int = 10
     secret_key_generated: bool = False
+    username_pattern: str = USERNAME_PATTERN
+    # Rocket.Chat's Block_Multiple_Failed_Logins_* settings (throttle.py).
+    login_block_enabled: bool = True
+    login_block_by_user: bool = True
+    login_block_user_attempts: int = 10
+    login_block_user_minutes: float = 5.0
+    login_block_by_ip: bool = True
+    login_block_ip_attempts: int = 50
+    login_block_ip_minutes: float = 5.0
+    login_block_ip_allowlist: tuple[IPNetwork, ...] = ()
 
     @property
     def secret_key(self) -> str:
@@ -46,7 +66,13 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    minimum: int = 0,
+    maximum: int = INT32_MAX,
+) -> int:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -56,6 +82,8 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) 
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -69,6 +97,50 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if value in _FALSE:
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _pattern(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        compile_username_pattern(raw.strip())
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else ""
+        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+        raise ConfigError(f"{name} is not a valid regular expression (RE2): {reason}") from None
+    return raw.strip()
+
+
+def _minutes(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of minutes; decimals allowed (0.5 is 30 seconds)."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of minutes, got {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be more than 0 minutes, got {raw.strip()}")
+    if value > WEEK_MINUTES:
+        raise ConfigError(f"{name} must be at most {WEEK_MINUTES} minutes (a week), got {value:g}")
+    return value
+
+
+def _networks(environ: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated IP addresses and CIDR blocks."""
+    networks = []
+    for part in environ.get(name, "").split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or CIDR blocks, got {part.strip()!r}"
+            ) from None
+    return tuple(networks)
 
 
 def normalize_database_url(url: str) -> str:
@@ -134,13 +206,31 @@ def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settin
         database_url=database_url,
         secret_keys=secret_keys,
         secret_key_generated=generated,
-        login_expiration_days=_int(environ, "SESSIONS_LOGIN_EXPIRATION_DAYS", 90, minimum=1),
+        # A century: expiry dates stay far from datetime's year 9999.
+        login_expiration_days=_int(
+            environ, "SESSIONS_LOGIN_EXPIRATION_DAYS", 90, minimum=1, maximum=36500
+        ),
         twofa_password_fallback=_bool(environ, "SESSIONS_2FA_PASSWORD_FALLBACK", True),
-        twofa_remember_for=_int(environ, "SESSIONS_2FA_REMEMBER_FOR", 1800),
+        twofa_remember_for=_int(environ, "SESSIONS_2FA_REMEMBER_FOR", 1800, maximum=30 * 24 * 3600),
         api_default_count=min(default_count, upper),
         api_upper_count_limit=upper,
-        forwarded_count=_int(environ, "SESSIONS_FORWARDED_COUNT", 0),
-        db_statement_timeout_ms=_int(environ, "SESSIONS_DB_STATEMENT_TIMEOUT_MS", 5000, 1),
-        bcrypt_rounds=_int(environ, "SESSIONS_BCRYPT_ROUNDS", 10, minimum=4),
-        request_body_timeout_s=_int(environ, "SESSIONS_REQUEST_BODY_TIMEOUT", 10, minimum=1),
+        # More proxies than this is a misconfiguration, not a network.
+        forwarded_count=_int(environ, "SESSIONS_FORWARDED_COUNT", 0, maximum=16),
+        db_statement_timeout_ms=_int(
+            environ, "SESSIONS_DB_STATEMENT_TIMEOUT_MS", 5000, minimum=1, maximum=DAY_MS
+        ),
+        # bcrypt's cost is 4..31; outside it hashing raises at the first login.
+        bcrypt_rounds=_int(environ, "SESSIONS_BCRYPT_ROUNDS", 10, minimum=4, maximum=31),
+        request_body_timeout_s=_int(
+            environ, "SESSIONS_REQUEST_BODY_TIMEOUT", 10, minimum=1, maximum=3600
+        ),
+        username_pattern=_pattern(environ, "SESSIONS_USERNAME_PATTERN", USERNAME_PATTERN),
+        login_block_enabled=_bool(environ, "SESSIONS_LOGIN_BLOCK_ENABLED", True),
+        login_block_by_user=_bool(environ, "SESSIONS_LOGIN_BLOCK_BY_USER", True),
+        login_block_user_attempts=_int(environ, "SESSIONS_LOGIN_BLOCK_USER_ATTEMPTS", 10, 1),
+        login_block_user_minutes=_minutes(environ, "SESSIONS_LOGIN_BLOCK_USER_MINUTES", 5.0),
+        login_block_by_ip=_bool(environ, "SESSIONS_LOGIN_BLOCK_BY_IP", True),
+        login_block_ip_attempts=_int(environ, "SESSIONS_LOGIN_BLOCK_IP_ATTEMPTS", 50, 1),
+        login_block_ip_minutes=_minutes(environ, "SESSIONS_LOGIN_BLOCK_IP_MINUTES", 5.0),
+        login_block_ip_allowlist=_networks(environ, "SESSIONS_LOGIN_BLOCK_IP_ALLOWLIST"),
     )

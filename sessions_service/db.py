@@ -255,6 +255,16 @@ def get_db() -> Session:
     return db
 
 
+def upsert(db: Session, table: sa.Table) -> Any:
+    """An ``INSERT`` with ``on_conflict_do_update`` (and RETURNING) in this database's dialect."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    if db.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite_dialect.insert(table)
+
+
 def close_db(_exc: BaseException | None = None) -> None:
     """Close (and so roll back anything uncommitted in) the request's session."""
     db = g.pop("db", None)

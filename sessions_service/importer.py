@@ -39,8 +39,8 @@ import sqlalchemy as sa
 from . import safejson
 from .clientip import valid_ip
 from .db import utcnow
+from .identity import USERNAME_PATTERN, IdentityError, fold, normalize_username
 from .models import User, UserSession
-from .queries import fold
 from .security import hash_token, new_token
 
 if TYPE_CHECKING:
@@ -329,7 +329,12 @@ class _PostgresWriter:
         return {row[0] for row in self.cursor.fetchall()}
 
     def taken_username_keys(self, keys: list[str]) -> set[str]:
-        self.cursor.execute("SELECT username_key FROM users WHERE username_key = ANY(%s)", (keys,))
+        # Usernames and emails share one namespace (identity.py).
+        self.cursor.execute(
+            "SELECT username_key FROM users WHERE username_key = ANY(%s) "
+            "UNION SELECT email_key FROM users WHERE email_key = ANY(%s)",
+            (keys, keys),
+        )
         return {row[0] for row in self.cursor.fetchall()}
 
     def _copy_insert(self, table: str, columns: tuple[str, ...], rows: list[Any]) -> set[str]:
@@ -393,8 +398,11 @@ class _SQLiteWriter:
         return self._ids("SELECT id FROM users WHERE id IN (SELECT value FROM json_each(?))", ids)
 
     def taken_username_keys(self, keys: list[str]) -> set[str]:
+        # Usernames and emails share one namespace (identity.py).
+        in_keys = "IN (SELECT value FROM json_each(?1))"
         return self._ids(
-            "SELECT username_key FROM users WHERE username_key IN (SELECT value FROM json_each(?))",
+            f"SELECT username_key FROM users WHERE username_key {in_keys} "  # noqa: S608
+            f"UNION SELECT email_key FROM users WHERE email_key {in_keys}",
             keys,
         )
 
@@ -432,7 +440,11 @@ def _writer_for(conn: sa.Connection) -> _Writer:
 
 
 def _write_batch(
-    writer: _Writer, records: list[_Record], now: datetime, rejections: list[Rejection]
+    writer: _Writer,
+    records: list[_Record],
+    now: datetime,
+    rejections: list[Rejection],
+    username_pattern: str = USERNAME_PATTERN,
 ) -> tuple[int, int, int]:
     """Create the missing users, then the sessions; returns (sessions, users) written and
     how many of those sessions are already expired."""
@@ -451,12 +463,17 @@ def _write_batch(
         if named is None or named.username is None:
             refused[user_id] = f"userId {user_id} is not a known user and _user.username is missing"
             continue
-        key = fold(named.username)
+        try:  # the identity rules of every other way a user is made
+            username = normalize_username(named.username, username_pattern, field="_user.username")
+        except IdentityError as exc:
+            refused[user_id] = str(exc)
+            continue
+        key = fold(username)
         if key in claimed:
-            refused[user_id] = f"_user.username {named.username!r} belongs to another userId"
+            refused[user_id] = f"_user.username {username!r} belongs to another userId"
             continue
         claimed[key] = user_id
-        wanted[user_id] = (named.username, named.name)
+        wanted[user_id] = (username, named.name)
     for key in writer.taken_username_keys(list(claimed)):
         user_id = claimed[key]
         refused[user_id] = f"_user.username {wanted.pop(user_id)[0]!r} belongs to another user"
@@ -498,6 +515,7 @@ def import_sessions(
     lines: Iterable[str | bytes],
     *,
     expiration_days: int,
+    username_pattern: str = USERNAME_PATTERN,
     batch_size: int = BATCH_SIZE,
     now: datetime | None = None,
     after_batch: Callable[[BatchProgress], None] | None = None,
@@ -517,7 +535,7 @@ def import_sessions(
         imported = users = expired = 0
         if records:
             imported, users, expired = _write_batch(
-                writer, list(records.values()), created_at, rejections
+                writer, list(records.values()), created_at, rejections, username_pattern
             )
         rejections.sort(key=lambda r: r.line)
         summary.sessions_imported += imported

@@ -157,3 +157,18 @@ class SessionCount(Base):
 
     bucket: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
     active: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class LoginThrottle(Base):
+    """Failed logins since the last successful one, per login name or client IP (throttle.py).
+
+    ``key`` is the SHA-256 of the case-folded login name (scope ``user``: what was typed is
+    never stored) or the client's address (scope ``ip``; IPv6 by /64). Migration 0003.
+    """
+
+    __tablename__ = "login_throttle"
+
+    scope: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(sa.Integer)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)

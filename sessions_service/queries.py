@@ -10,7 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
 
+from . import identity
 from .db import regex_match, sort_text
+from .identity import fold
 from .models import ID_LENGTH, USER_AGENT_MAX, SessionCount, Totp, User, UserSession
 from .security import hash_password, hash_token, new_id, new_token
 from .useragent import parse_user_agent
@@ -19,12 +21,7 @@ ACTIVITY_RESOLUTION = timedelta(minutes=1)
 
 
 class UserExists(ValueError):
-    """Username or email already taken (case-insensitively)."""
-
-
-def fold(value: str) -> str:
-    """The case-insensitive key of a username or email."""
-    return value.strip().casefold()
+    """The username or email is taken (case-insensitively, as a username or as an email)."""
 
 
 # --- users --------------------------------------------------------------------------
@@ -39,22 +36,21 @@ def create_user(
     email: str | None = None,
     roles: Sequence[str] = ("user",),
     bcrypt_rounds: int = 10,
+    username_pattern: str = identity.USERNAME_PATTERN,
 ) -> User:
-    """Add a user; raises UserExists when the username or email is taken."""
-    username = username.strip()
-    if not username:
-        raise ValueError("username must not be empty")
-    clashes = [User.username_key == fold(username)]
-    if email:
-        clashes.append(User.email_key == fold(email))
-    taken = db.scalar(sa.select(User.id).where(sa.or_(*clashes)))
-    if taken:
+    """Add a user under the identity rules; raises IdentityError, or UserExists when the
+    username or email equals anyone's username or email."""
+    username = identity.normalize_username(username, username_pattern)
+    email = identity.normalize_email(email) if email else None
+    keys = sorted({fold(username), fold(email)} if email else {fold(username)})
+    clash = sa.or_(User.username_key.in_(keys), User.email_key.in_(keys))
+    if db.scalar(sa.select(User.id).where(clash).limit(1)):
         raise UserExists(f"username or email already exists: {username}")
     user = User(
         id=new_id(),
         username=username,
         username_key=fold(username),
-        email=email.strip() if email else None,
+        email=email,
         email_key=fold(email) if email else None,
         name=name,
         active=True,
@@ -68,8 +64,10 @@ def create_user(
 
 
 def find_user_for_login(db: Session, login: str) -> User | None:
-    """A user by username or email, case-insensitively."""
-    key = fold(login)
+    """A user by username or email, normalised and case-folded as identity.py stores them."""
+    key = identity.login_key(login)
+    if key is None:
+        return None
     return db.scalar(sa.select(User).where(sa.or_(User.username_key == key, User.email_key == key)))
 
 

@@ -66,6 +66,23 @@ def burn_password_check(digest: str, rounds: int) -> None:
     check_digest(digest, _dummy_hash(rounds))
 
 
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+
+
+def _usable_hash(stored: str | None) -> bool:
+    """A hash bcrypt can check: ``$2a$``/``$2b$``/``$2y$``, cost, salt and hash (60 chars)."""
+    return stored is not None and len(stored) == 60 and stored.startswith(_BCRYPT_PREFIXES)
+
+
+def check_password_digest(digest: str, stored: str | None, rounds: int) -> bool:
+    """check_digest in the same time for every user: with no usable hash (imported users,
+    service accounts) a dummy hash at ``rounds`` is checked instead, so none answers faster."""
+    if _usable_hash(stored):
+        return check_digest(digest, stored)
+    burn_password_check(digest, rounds)
+    return False
+
+
 def constant_time_equals(a: str, b: str) -> bool:
     """Compare two strings without leaking where they differ."""
     return hmac.compare_digest(a.encode(), b.encode())

@@ -42,6 +42,16 @@ TOO_LARGE = {"success": False, "error": "Request entity too large"}
 
 LOGIN_FAILED = {"status": "error", "error": "Unauthorized", "message": "Unauthorized"}
 LOGOUT_DONE = {"status": "success", "data": {"message": "You've been logged out!"}}
+LOGIN_BLOCKED_FOR_USER = {
+    "status": "error",
+    "error": "error-login-blocked-for-user",
+    "message": "Login has been temporarily blocked For User",
+}
+LOGIN_BLOCKED_FOR_IP = {
+    "status": "error",
+    "error": "error-login-blocked-for-ip",
+    "message": "Login has been temporarily blocked For IP",
+}
 
 # --- two-factor (SPEC §3) -------------------------------------------------------------
 

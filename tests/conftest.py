@@ -39,7 +39,7 @@ CHROME_113 = (
 FIREFOX_112 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:109.0) Gecko/20100101 Firefox/112.0"
 SESSIONS_API = "/api/v1/sessions"
 LIST_ALL = f"{SESSIONS_API}/list.all"
-TABLES = ("backup_codes", "totp", "sessions", "users", "session_counts")
+TABLES = ("backup_codes", "totp", "sessions", "users", "session_counts", "login_throttle")
 
 
 def _pg_admin_url() -> str | None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import timedelta
+from typing import Any
 
+import bcrypt
 import pytest
+from flask.testing import FlaskClient
 
+from sessions_service import security
 from sessions_service.db import utcnow
 
 from .bodies import FIREFOX_112_DEVICE, LOGGED_OUT, LOGIN_FAILED, LOGOUT_DONE
-from .conftest import CHROME_113, FIREFOX_112
+from .conftest import CHROME_113, FIREFOX_112, Helpers
 
 LIST_ALL = "/api/v1/sessions/list.all"
 LOGIN = "/api/v1/login"
@@ -374,3 +378,62 @@ def test_only_the_token_hash_is_stored(client, helpers, member):
     assert not any(login.token in value for value in stored)
     expected_hash = base64.b64encode(hashlib.sha256(login.token.encode()).digest()).decode()
     assert expected_hash in stored
+
+
+# --- constant time: no kind of user answers faster (issue 9, finding 5) -------------------
+
+
+@pytest.fixture
+def bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The cost of every hash bcrypt checks (bcrypt itself still runs)."""
+    costs: list[int] = []
+    real = bcrypt.checkpw
+
+    def counted(password: bytes, hashed: bytes) -> bool:
+        costs.append(int(hashed.split(b"$")[2]))
+        return real(password, hashed)
+
+    monkeypatch.setattr(security.bcrypt, "checkpw", counted)
+    return costs
+
+
+def _no_password(helpers: Helpers) -> None:
+    helpers.sql("UPDATE users SET password_hash = NULL WHERE username = 'alice'")
+
+
+def _unusable_hash(helpers: Helpers) -> None:
+    helpers.sql("UPDATE users SET password_hash = 'not-a-hash' WHERE username = 'alice'")
+
+
+def _inactive(helpers: Helpers) -> None:
+    helpers.sql("UPDATE users SET active = false WHERE username = 'alice'")
+
+
+KINDS: list[tuple[str, Any, str]] = [
+    ("nobody", None, "s3cret-pass"),
+    ("alice", None, "wrong-pass"),
+    ("alice", _no_password, "s3cret-pass"),
+    ("alice", _unusable_hash, "s3cret-pass"),
+    ("alice", _inactive, "s3cret-pass"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "prepare", "password"),
+    KINDS,
+    ids=["unknown", "wrong-password", "no-password", "unusable-hash", "inactive"],
+)
+def test_every_kind_of_failed_login_spends_one_bcrypt_check_at_the_configured_cost(
+    client: FlaskClient,
+    helpers: Helpers,
+    bcrypt_checks: list[int],
+    name: str,
+    prepare: Any,
+    password: str,
+) -> None:
+    helpers.user("alice")  # hashed at cost 4, the configured SESSIONS_BCRYPT_ROUNDS
+    if prepare is not None:
+        prepare(helpers)
+    response = client.post(LOGIN, json={"user": name, "password": password})
+    assert (response.status_code, response.get_json()) == (401, LOGIN_FAILED)
+    assert bcrypt_checks == [4]

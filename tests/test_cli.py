@@ -224,6 +224,12 @@ def test_bad_configuration_is_one_line_with_status_2(invoke: Invoke) -> None:
     assert_fails(result, "SESSIONS_BCRYPT_ROUNDS must be an integer, got 'many'", exit_code=2)
 
 
+def test_bcrypt_rounds_past_31_is_one_line_with_status_2(invoke: Invoke) -> None:
+    # Accepted, it would answer 500 for unknown users only (bcrypt refuses cost 32).
+    result = invoke("users", "list", env={"SESSIONS_BCRYPT_ROUNDS": "32"})
+    assert_fails(result, "SESSIONS_BCRYPT_ROUNDS must be at most 31, got 32", exit_code=2)
+
+
 # --- db -------------------------------------------------------------------------------
 
 
@@ -387,6 +393,121 @@ def test_users_create_refuses_duplicates(
         result,
         f"username or email already exists: {second[0]} — see: sessions-service users list",
     )
+
+
+EXISTS = "username or email already exists: {} — see: sessions-service users list"
+PATTERN_REFUSES = (
+    "username {} is not allowed: it must match [0-9a-zA-Z-_.]+ (SESSIONS_USERNAME_PATTERN)"
+)
+INVISIBLE = "username {} contains an invisible or control character ({})"
+HOSTILE_USERNAMES = [
+    ("ADMİN", PATTERN_REFUSES.format("'ADMİN'")),
+    ("ａｄｍｉｎ", EXISTS.format("admin")),  # NFKC: full-width is admin, who exists
+    ("ＡＤＭＩＮ", EXISTS.format("ADMIN")),
+    ("admin\u200b", INVISIBLE.format("'admin\\u200b'", "U+200B")),
+    ("\u200badmin", INVISIBLE.format("'\\u200badmin'", "U+200B")),
+    ("аdmin", PATTERN_REFUSES.format("'аdmin'")),  # Cyrillic а
+    ("a\nb", INVISIBLE.format("'a\\nb'", "U+000A")),
+    ("\x01", INVISIBLE.format("'\\x01'", "U+0001")),
+    ("admin\u202e", INVISIBLE.format("'admin\\u202e'", "U+202E")),
+    ("\u3164", INVISIBLE.format("'\u3164'", "U+3164")),
+    ("ceo@corp.com", PATTERN_REFUSES.format("'ceo@corp.com'")),
+    ("al ice", PATTERN_REFUSES.format("'al ice'")),
+    ("   ", "username must not be empty"),
+    ("admin\u00a0", EXISTS.format("admin")),  # NFKC: a no-break space, trimmed
+]
+HOSTILE_IDS = [
+    "dotted-capital-i",
+    "full-width",
+    "full-width-upper",
+    "zero-width-space",
+    "leading-zero-width-space",
+    "cyrillic-a",
+    "newline",
+    "control-x01",
+    "right-to-left-override",
+    "hangul-filler",
+    "email-as-username",
+    "space",
+    "blank",
+    "no-break-space",
+]
+
+
+@pytest.mark.parametrize(("username", "message"), HOSTILE_USERNAMES, ids=HOSTILE_IDS)
+def test_users_create_refuses_hostile_usernames(
+    invoke: Invoke, username: str, message: str
+) -> None:
+    json_out(invoke("users", "create", "admin", "--password", "pw", "--email", "admin@corp.com"))
+    assert_fails(invoke("users", "create", username, "--password", "pw-2"), message)
+    assert [u["username"] for u in json_lines(invoke("users", "list"))] == ["admin"]
+
+
+NOT_AN_EMAIL = "email {} is not an email address (one @ with text on both sides, no spaces)"
+HOSTILE_EMAILS = [
+    ("ADMIN@Corp.com", EXISTS.format("ceo")),
+    ("ａｄｍｉｎ@corp.com", EXISTS.format("ceo")),
+    (
+        "ceo@corp.com\n",
+        "email 'ceo@corp.com\\n' contains an invisible or control character (U+000A)",
+    ),
+    (
+        "ceo\u200b@corp.com",
+        "email 'ceo\\u200b@corp.com' contains an invisible or control character (U+200B)",
+    ),
+    ("no-at-sign", NOT_AN_EMAIL.format("'no-at-sign'")),
+    ("a@b@corp.com", NOT_AN_EMAIL.format("'a@b@corp.com'")),
+    ("ceo @corp.com", NOT_AN_EMAIL.format("'ceo @corp.com'")),
+    ("@corp.com", NOT_AN_EMAIL.format("'@corp.com'")),
+    ("ceo@", NOT_AN_EMAIL.format("'ceo@'")),
+]
+HOSTILE_EMAIL_IDS = [
+    "someones-email-other-case",
+    "someones-email-full-width",
+    "newline",
+    "zero-width-space",
+    "no-at",
+    "two-ats",
+    "space",
+    "no-local-part",
+    "no-domain",
+]
+
+
+@pytest.mark.parametrize(("email", "message"), HOSTILE_EMAILS, ids=HOSTILE_EMAIL_IDS)
+def test_users_create_refuses_hostile_emails(invoke: Invoke, email: str, message: str) -> None:
+    json_out(invoke("users", "create", "admin", "--password", "pw", "--email", "admin@corp.com"))
+    assert_fails(invoke("users", "create", "ceo", "--password", "pw-2", "--email", email), message)
+    assert [u["username"] for u in json_lines(invoke("users", "list"))] == ["admin"]
+
+
+PERMISSIVE = {"SESSIONS_USERNAME_PATTERN": "[0-9a-zA-Z-_.@]+"}
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "clash"),
+    [
+        (["ceo@corp.com"], ["ceo", "--email", "CEO@corp.com"], "ceo"),
+        (["ceo", "--email", "ceo@corp.com"], ["Ceo@Corp.com"], "Ceo@Corp.com"),
+    ],
+    ids=["email-equals-a-username", "username-equals-an-email"],
+)
+def test_usernames_and_emails_share_one_namespace(
+    invoke: Invoke, api: Flask, first: list[str], second: list[str], clash: str
+) -> None:
+    created = json_out(invoke("users", "create", *first, "--password", "pw-1", env=PERMISSIVE))
+    result = invoke("users", "create", *second, "--password", "pw-2", env=PERMISSIVE)
+    assert_fails(result, EXISTS.format(clash))
+    assert len(json_lines(invoke("users", "list"))) == 1
+    assert _login(api, "ceo@corp.com", "pw-1")["userId"] == created["userId"]
+
+
+@pytest.mark.parametrize(
+    "username", ["funke.olasupo", "user-0", "rocket.agent", "Boss_2", "a"], ids=lambda u: u
+)
+def test_rocket_chat_usernames_are_accepted(invoke: Invoke, api: Flask, username: str) -> None:
+    created = json_out(invoke("users", "create", username, "--password", "pw"))
+    assert _login(api, username.upper(), "pw")["userId"] == created["userId"]
 
 
 # --- totp -----------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import g, request
 
-from .. import events, queries, twofactor
+from .. import events, queries, throttle, twofactor
 from ..auth import (
+    begin_login,
     current_principal,
     endpoint,
     settings,
@@ -29,8 +30,9 @@ def login() -> dict[str, Any]:
     login_name = params.get("user") or params.get("username")
     if not login_name:
         raise InvalidParams("user or username is required")
-    user = verify_credentials(db, login_name, params["password"])
-    passed_totp = verify_login_code(db, user, params.get("code"), now)
+    attempt = begin_login(db, login_name, now)  # blocked: refused before any bcrypt time
+    user = verify_credentials(db, login_name, params["password"], attempt)
+    passed_totp = verify_login_code(db, user, params.get("code"), now, attempt)
     user_agent, ip = request.headers.get("User-Agent"), request_ip()
     session, token = queries.create_session(
         db,
@@ -43,7 +45,8 @@ def login() -> dict[str, Any]:
     )
     if passed_totp:
         twofactor.remember(db, session.id, twofactor.fingerprint(user_agent, ip), now, cfg)
-    db.commit()  # the accepted TOTP step and the new session, together
+    throttle.clear(db, attempt, [login_name, user.username, user.email])
+    db.commit()  # the accepted TOTP step, the new session and the cleared counts, together
     events.emit("login", "success", user_id=user.id, sessionId=session.id)
     return {"data": {"userId": user.id, "authToken": token, "me": user}}
 
