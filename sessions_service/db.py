@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from .config import Settings
+from .patterns import PatternTooComplex, check_complexity
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -79,7 +80,11 @@ _RE2_OPTIONS.log_errors = False
 
 
 class InvalidPattern(ValueError):
-    """The filter pattern is rejected by RE2 or by the database."""
+    """The filter pattern is rejected by RE2 or by the database, or asks too much of them."""
+
+    def __init__(self, detail: str, reason: str = "is not a valid regular expression") -> None:
+        super().__init__(detail)
+        self.reason = reason  # what the API answer says after "filter "
 
 
 @functools.lru_cache(maxsize=256)
@@ -109,8 +114,12 @@ def regex_match(column: Any, pattern: str, dialect: str) -> ColumnElement[bool]:
 
 
 def check_pattern(db: Session, pattern: str) -> None:
-    """Raise InvalidPattern if RE2 or (on PostgreSQL) the database rejects the pattern."""
-    compile_pattern(pattern)
+    """Raise InvalidPattern if RE2 or (on PostgreSQL) the database rejects the pattern, or
+    it is too complex to run (``patterns.check_complexity``)."""
+    try:
+        check_complexity(pattern, compile_pattern(pattern).programsize)
+    except PatternTooComplex as exc:
+        raise InvalidPattern(str(exc), reason=f"is too complex ({exc})") from None
     if db.get_bind().dialect.name != "postgresql":
         return
     try:
