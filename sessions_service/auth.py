@@ -167,8 +167,8 @@ def _parse_params(policy: Policy) -> dict[str, Any]:
     if params.get("filter"):
         try:
             check_pattern(get_db(), params["filter"])
-        except InvalidPattern:
-            raise InvalidParams("filter is not a valid regular expression") from None
+        except InvalidPattern as exc:
+            raise InvalidParams(f"filter {exc.reason}") from None
     return params
 
 

@@ -37,6 +37,8 @@ class Settings:
     api_upper_count_limit: int = 100
     forwarded_count: int = 0
     db_statement_timeout_ms: int = 5000
+    filter_timeout_ms: int = 2000
+    filter_max_concurrent: int = 2
     bcrypt_rounds: int = 10
     request_body_timeout_s: int = 10
     secret_key_generated: bool = False
@@ -202,6 +204,9 @@ def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settin
     secret_keys, generated = _secret_keys(environ, instance, database_url.startswith("sqlite"))
     default_count = _int(environ, "SESSIONS_API_DEFAULT_COUNT", 50)
     upper = _int(environ, "SESSIONS_API_UPPER_COUNT_LIMIT", 100, minimum=1)
+    statement_timeout = _int(
+        environ, "SESSIONS_DB_STATEMENT_TIMEOUT_MS", 5000, minimum=1, maximum=DAY_MS
+    )
     return Settings(
         database_url=database_url,
         secret_keys=secret_keys,
@@ -216,8 +221,14 @@ def load_config(environ: Mapping[str, str], instance_path: str | Path) -> Settin
         api_upper_count_limit=upper,
         # More proxies than this is a misconfiguration, not a network.
         forwarded_count=_int(environ, "SESSIONS_FORWARDED_COUNT", 0, maximum=16),
-        db_statement_timeout_ms=_int(
-            environ, "SESSIONS_DB_STATEMENT_TIMEOUT_MS", 5000, minimum=1, maximum=DAY_MS
+        db_statement_timeout_ms=statement_timeout,
+        # A filtered list's whole budget, never more than one statement may take.
+        filter_timeout_ms=min(
+            _int(environ, "SESSIONS_FILTER_TIMEOUT_MS", 2000, minimum=1, maximum=DAY_MS),
+            statement_timeout,
+        ),
+        filter_max_concurrent=_int(
+            environ, "SESSIONS_FILTER_MAX_CONCURRENT", 2, minimum=1, maximum=1024
         ),
         # bcrypt's cost is 4..31; outside it hashing raises at the first login.
         bcrypt_rounds=_int(environ, "SESSIONS_BCRYPT_ROUNDS", 10, minimum=4, maximum=31),

@@ -162,6 +162,22 @@ class LoginFailed(ApiError):
         super().__init__(body)
 
 
+class TooManyRequests(ApiError):
+    """429 error-too-many-requests (Rocket.Chat's rate-limit errorType): the caller already
+    runs SESSIONS_FILTER_MAX_CONCURRENT filtered queries."""
+
+    status = 429
+
+    def __init__(self) -> None:
+        super().__init__(
+            {
+                "success": False,
+                "error": "Too many filtered requests at once [error-too-many-requests]",
+                "errorType": "error-too-many-requests",
+            }
+        )
+
+
 class ServiceUnavailable(ApiError):
     """503 when the database cannot be reached in time."""
 

@@ -67,6 +67,8 @@ def _responses(policy: Policy, path: str) -> dict[str, Any]:
         if policy.two_factor:
             reasons += ["totp-required", "totp-invalid", "totp-max-attempts"]
         responses["400"] = _error("errorType one of: " + ", ".join(reasons))
+    if policy.query is not None and "filter" in policy.query().fields:
+        responses["429"] = _error("error-too-many-requests: too many filtered requests at once")
     if policy.public:
         responses["401"] = _error("Bad credentials or two-factor code", "LoginError")
     else:

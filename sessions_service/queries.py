@@ -324,6 +324,30 @@ def _filter_parts(db: Session, pattern: str, dialect: str) -> _Filter:
     return _Filter(device, other)
 
 
+def _own_filter(user_id: str, pattern: str, dialect: str, now: datetime) -> sa.ColumnElement[bool]:
+    """The pattern over one user's active sessions only (sessions/list).
+
+    Those rows are materialized first, so no plan can run the regex on another user's row
+    (a trigram index scan over every session would).
+    """
+    own = (
+        sa.select(
+            UserSession.id,
+            *DEVICE_FILTER_COLUMNS,
+            *SESSION_FILTER_COLUMNS[1:],
+            UserSession.user_id,
+            User.username,
+            User.name,
+        )
+        .join(UserSession.user)
+        .where(UserSession.user_id == user_id, *active_conditions(now))
+        .cte("own_sessions")
+        .prefix_with("MATERIALIZED")
+    )
+    matching = sa.select(own.c.id).where(sa.or_(*(regex_match(c, pattern, dialect) for c in own.c)))
+    return UserSession.id.in_(matching)
+
+
 def _count(db: Session, *conditions: sa.ColumnElement[bool]) -> int:
     stmt = sa.select(sa.func.count()).select_from(UserSession).where(*conditions)
     return int(db.scalar(stmt) or 0)
@@ -376,7 +400,10 @@ def list_sessions(
     conditions = active_conditions(now)
     if user_id is not None:
         conditions.append(UserSession.user_id == user_id)
-    if pattern:
+    if pattern and user_id is not None:
+        conditions.append(_own_filter(user_id, pattern, dialect, now))
+        total = _count(db, *conditions)
+    elif pattern:
         found = _filter_parts(db, pattern, dialect)
         total = _filtered_total(db, conditions, found)
         conditions.append(found.condition())

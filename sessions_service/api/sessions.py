@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from flask import g
 
 from .. import events, queries
 from ..auth import current_principal, endpoint, settings
-from ..db import get_db, utcnow
-from ..errors import NotFound
+from ..db import FilterBusy, FilterTimedOut, bounded_filter, get_db, utcnow
+from ..errors import NotFound, ServiceUnavailable, TooManyRequests
 from ..models import UserSession
 from ..permissions import LOGOUT_DEVICE_MANAGEMENT, VIEW_DEVICE_MANAGEMENT
 from ..schemas import (
@@ -25,18 +26,26 @@ from . import bp
 
 
 def _page(user_id: str | None) -> dict[str, Any]:
-    """Run list/list.all with the validated parameters."""
-    params, cfg = g.params, settings()
+    """Run list/list.all with the validated parameters (a filter within its budget)."""
+    params, cfg, db = g.params, settings(), get_db()
     count = min(params.get("count", cfg.api_default_count), cfg.api_upper_count_limit)
-    page = queries.list_sessions(
-        get_db(),
-        now=utcnow(),
-        offset=params["offset"],
-        count=count,
-        sort=params["sort"],
-        pattern=params.get("filter") or None,
-        user_id=user_id,
-    )
+    pattern = params.get("filter") or None
+    bounded = bounded_filter(db, current_principal().user.id, cfg) if pattern else nullcontext()
+    try:
+        with bounded:
+            page = queries.list_sessions(
+                db,
+                now=utcnow(),
+                offset=params["offset"],
+                count=count,
+                sort=params["sort"],
+                pattern=pattern,
+                user_id=user_id,
+            )
+    except FilterBusy:
+        raise TooManyRequests() from None
+    except FilterTimedOut:
+        raise ServiceUnavailable() from None  # as any statement over its timeout
     return {
         "sessions": page.sessions,
         "total": page.total,
