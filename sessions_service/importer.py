@@ -40,7 +40,7 @@ from . import safejson
 from .clientip import valid_ip
 from .db import utcnow
 from .identity import USERNAME_PATTERN, IdentityError, fold, normalize_username
-from .models import User, UserSession
+from .models import DEVICE_COLUMNS, User, UserSession
 from .security import hash_token, new_token
 
 if TYPE_CHECKING:
@@ -61,12 +61,7 @@ SESSION_COLUMNS = (
     "token_hash",
     "ip",
     "host",
-    "device_type",
-    "device_name",
-    "device_long_version",
-    "device_os_name",
-    "device_os_version",
-    "device_version",
+    *DEVICE_COLUMNS,
     "user_agent",
     "login_at",
     "last_activity_at",

@@ -229,7 +229,14 @@ class Helpers:
         settings = self.app.config["SETTINGS"]
         with new_session(self.app) as db:
             user = queries.create_user(
-                db, username, password, name=name, email=email, roles=roles, bcrypt_rounds=4
+                db,
+                username,
+                password,
+                name=name,
+                email=email,
+                roles=roles,
+                bcrypt_rounds=4,
+                username_pattern=settings.username_pattern,
             )
             account = Account(user.id, username, password)
             if totp:

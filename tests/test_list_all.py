@@ -454,6 +454,13 @@ SORT_KEYS = [
 
 
 @pytest.fixture
+def app_env() -> dict[str, str]:
+    """Letters of any script in usernames (an admin's SESSIONS_USERNAME_PATTERN): the sort
+    tests need a non-ASCII one to check code-point order."""
+    return {"SESSIONS_USERNAME_PATTERN": r"[\pL\pN._-]+"}
+
+
+@pytest.fixture
 def sortable(helpers, admin) -> list[str]:
     """Sessions with ties, missing values and non-ASCII/mixed-case strings; returns their ids."""
     people = {

@@ -13,7 +13,6 @@ order, the end state must be one that some serial order of the requests gives:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,12 @@ from sessions_service.db import get_engine, new_session, utcnow
 from sessions_service.models import Totp, User
 
 from .bodies import LOGIN_TOTP_INVALID, LOGIN_TOTP_MAX, TOTP_INVALID, TOTP_MAX
+from .concurrency import race
 from .conftest import Helpers, Login, list_all, login_body, make_app, wrong_code
 
 MAX_ATTEMPTS = 10
 ROUNDS = 12
 WRONG_RACERS = 3
-THREAD_TIMEOUT = 60
 LOGIN = "/api/v1/login"
 
 
@@ -69,29 +68,6 @@ def _state(app: Flask, user_id: str) -> tuple[int, bool, int | None]:
         ).one()
         step = db.scalar(sa.select(Totp.last_step).where(Totp.user_id == user_id))
     return failed, until is not None and until > utcnow(), step
-
-
-def _race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run every call in its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(calls), timeout=THREAD_TIMEOUT)
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = calls[index]()
-        except BaseException as exc:  # asserted on below
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(THREAD_TIMEOUT)
-    assert not any(t.is_alive() for t in threads), "a racing request did not finish in time"
-    errors = [r for r in results if isinstance(r, BaseException)]
-    assert not errors, errors
-    return results
 
 
 Answer = tuple[int, dict[str, Any]]
@@ -143,7 +119,7 @@ def test_endpoint_lock_race_never_accepts_for_a_locked_user(
         _arm(app, account.id)
         calls = [call(0, account.code(), logins[0])]
         calls += [call(i, bad, logins[i]) for i in range(1, WRONG_RACERS + 1)]
-        correct, *wrong = _race(calls)
+        correct, *wrong = race(calls)
         state = _state(app, account.id)
         _check_round(round_no, correct, wrong, (400, TOTP_INVALID), (400, TOTP_MAX), state)
 
@@ -168,7 +144,7 @@ def test_login_lock_race_never_opens_a_session_for_a_locked_user(
         _arm(app, account.id)
         calls = [call(0, account.code())]
         calls += [call(i, bad) for i in range(1, WRONG_RACERS + 1)]
-        correct, *wrong = _race(calls)
+        correct, *wrong = race(calls)
         state = _state(app, account.id)
         _check_round(
             round_no,

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from .bodies import (
     LOGIN_TOTP_INVALID,
     LOGIN_TOTP_REQUIRED,
 )
+from .concurrency import at_once
 from .conftest import Account, Helpers, wrong_code
 from .servers import running_server, service_env
 
@@ -287,28 +287,6 @@ def test_wrong_totp_codes_are_left_to_the_two_factor_lockout(
 
 RACERS = 40
 RC_USER_LIMIT = 10  # Rocket.Chat's default, left unset
-
-
-def at_once(count: int, fn: Callable[[], Any]) -> list[Any]:
-    """Call ``fn`` from ``count`` threads released together."""
-    barrier = threading.Barrier(count, timeout=30)
-    results: list[Any] = [None] * count
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = fn()
-        except BaseException as exc:  # asserted on below
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(t.is_alive() for t in threads), "a racing login did not finish in time"
-    assert not [r for r in results if isinstance(r, BaseException)], results
-    return results
 
 
 def test_the_block_holds_across_four_workers(database_url: str, tmp_path: Path) -> None:
