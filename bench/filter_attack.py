@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from list_all import (  # noqa: E402 - the sibling benchmark's helpers
     HTTP_TIMEOUT,
     Target,
+    add_target_arguments,
     admin_token,
     build_dataset,
     gunicorn,
@@ -166,15 +167,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--requests", type=int, default=60, help="admin requests per phase")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds at most per phase")
-    parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
-    parser.add_argument(
-        "--database-url",
-        default="postgresql://postgres@127.0.0.1:5432/",
-        help="PostgreSQL server (a bench_* database is created there)",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--reuse", metavar="NAME", help="use this kept database (or SQLite file)")
-    parser.add_argument("--seed", type=int, default=1, help="synthetic data seed")
+    add_target_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -524,6 +524,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--budget", type=float, default=60.0, help="seconds at most per scenario's HTTP load"
     )
     parser.add_argument("--sql-runs", type=int, default=20, help="raw SQL runs per scenario")
+    add_target_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark takes to make (or reuse) its database."""
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument(
         "--database-url",
@@ -533,7 +539,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", metavar="NAME", help="use this kept database (or SQLite file)")
     parser.add_argument("--seed", type=int, default=1, help="synthetic data seed")
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,6 @@ asserted; figures go to docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import tempfile
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from list_all import (
     Target,
+    add_target_arguments,
     admin_token,
     build_dataset,
     drive,
@@ -59,20 +59,11 @@ def trickle(port: int, stop: threading.Event, answered: list[int]) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sqlite", action="store_true")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
     parser.add_argument("--sessions", type=int, default=20_000)
     parser.add_argument("--slow", type=int, default=50, help="attacker connections")
     parser.add_argument("--requests", type=int, default=100_000, help="admin requests per phase")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per phase")
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--reuse", default=None)
-    parser.add_argument("--seed", type=int, default=7)
+    add_target_arguments(parser)
     return parser.parse_args()
 
 

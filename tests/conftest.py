@@ -6,6 +6,8 @@ PostgreSQL comes from TEST_DATABASE_URL. Unset, its half is skipped locally but 
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import uuid
@@ -398,3 +400,44 @@ def cli_invoker(database_url: str, apps: list[Flask]) -> Invoke:
         )
 
     return invoke
+
+
+# --- security events, as the ``sessions_service.security`` logger writes them ---------------
+
+
+class SecurityEvents(logging.Handler):
+    """The security events written while attached, as dicts."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.events: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.events.append(json.loads(record.getMessage()))
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        """The events called ``name``."""
+        return [e for e in self.events if e["event"] == name]
+
+    def starting(self, prefix: str) -> list[dict[str, Any]]:
+        """The events whose name starts with ``prefix`` (e.g. ``user.``)."""
+        return [e for e in self.events if e["event"].startswith(prefix)]
+
+
+@contextmanager
+def attached_to_security_log(handler: logging.Handler) -> Iterator[None]:
+    """``handler`` on the security logger for the block (after create_app configured it)."""
+    logger = logging.getLogger("sessions_service.security")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+def security_events(app: Flask) -> Iterator[SecurityEvents]:
+    """The security events written during the test."""
+    handler = SecurityEvents()
+    with attached_to_security_log(handler):
+        yield handler

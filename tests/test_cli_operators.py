@@ -9,9 +9,8 @@ effect is then checked through the HTTP API.
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -173,30 +172,6 @@ def test_unknown_username_fails_clearly(client, helpers, invoke, args):
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
-class Events(logging.Handler):
-    """The user.* security events written while it is attached."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        event = json.loads(record.getMessage())
-        if event["event"].startswith("user."):  # the CLI's, not the logins around them
-            self.seen.append(event)
-
-
-@pytest.fixture
-def events(app: Flask) -> Iterator[Events]:
-    handler = Events()
-    logger = logging.getLogger("sessions_service.security")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-
-
 def printed_lines(result: Result) -> list[dict[str, Any]]:
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in result.stdout.splitlines()]
@@ -264,7 +239,7 @@ def test_users_list_shows_created_at_as_the_api_does(helpers, invoke):
     assert line["createdAt"] == format_timestamp(stored)
 
 
-def test_users_deactivate_ends_every_session_at_once(client, helpers, invoke, events):
+def test_users_deactivate_ends_every_session_at_once(client, helpers, invoke, security_events):
     alice, bob = helpers.user("alice"), helpers.user("bob")
     alices = [helpers.login(alice), helpers.session_for(alice, bypass_2fa=True)]
     bobs = helpers.login(bob)
@@ -279,14 +254,15 @@ def test_users_deactivate_ends_every_session_at_once(client, helpers, invoke, ev
         "SELECT logout_at IS NOT NULL, logout_by FROM sessions WHERE user_id = :id", id=alice.id
     )
     assert [(bool(done), by) for done, by in ended] == [(True, None), (True, None)]
-    assert [(e["event"], e["outcome"], e["userId"], e["count"], e["by"]) for e in events.seen] == [
-        ("user.deactivate", "success", alice.id, 2, "cli")
-    ]
+    assert [
+        (e["event"], e["outcome"], e["userId"], e["count"], e["by"])
+        for e in security_events.starting("user.")
+    ] == [("user.deactivate", "success", alice.id, 2, "cli")]
     (listed,) = [u for u in printed_lines(invoke("users", "list")) if u["username"] == "alice"]
     assert listed["active"] is False
 
 
-def test_users_activate_lets_the_user_log_in_again(client, helpers, invoke, events):
+def test_users_activate_lets_the_user_log_in_again(client, helpers, invoke, security_events):
     alice = helpers.user("alice")
     old = helpers.login(alice)
     printed_json(invoke("users", "deactivate", "alice"))
@@ -296,13 +272,13 @@ def test_users_activate_lets_the_user_log_in_again(client, helpers, invoke, even
     assert output == {"userId": alice.id, "active": True}
     assert not alive(client, old)  # what deactivate ended stays ended
     assert alive(client, helpers.login(alice))
-    assert [(e["event"], e["userId"]) for e in events.seen] == [
+    assert [(e["event"], e["userId"]) for e in security_events.starting("user.")] == [
         ("user.deactivate", alice.id),
         ("user.activate", alice.id),
     ]
 
 
-def test_users_set_password_from_the_option(client, helpers, invoke, events):
+def test_users_set_password_from_the_option(client, helpers, invoke, security_events):
     alice = helpers.user("alice", password="old-pass")
     login = helpers.login(alice)
 
@@ -312,7 +288,9 @@ def test_users_set_password_from_the_option(client, helpers, invoke, events):
     assert not can_log_in(client, "alice", "old-pass")
     assert can_log_in(client, "alice", "new-pass")
     assert alive(client, login)  # existing sessions are kept (sessions revoke ends them)
-    assert [(e["event"], e["userId"]) for e in events.seen] == [("user.set-password", alice.id)]
+    assert [(e["event"], e["userId"]) for e in security_events.starting("user.")] == [
+        ("user.set-password", alice.id)
+    ]
 
 
 def test_users_set_password_asks_twice_without_echo(client, helpers, invoke):

@@ -54,6 +54,7 @@ from .conftest import (
     Account,
     Helpers,
     Login,
+    attached_to_security_log,
     list_all,
     login_body,
     make_app,
@@ -316,12 +317,8 @@ class EventLog(logging.Handler):
 def security_log(app: Flask) -> Iterator[EventLog]:
     """Attached after create_app ran (it configures the logger), removed afterwards."""
     handler = EventLog()
-    logger = logging.getLogger("sessions_service.security")
-    logger.addHandler(handler)
-    try:
+    with attached_to_security_log(handler):
         yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 def pairs(events: list[dict[str, Any]]) -> list[tuple[str, str]]:

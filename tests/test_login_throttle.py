@@ -8,15 +8,12 @@ across 4 real gunicorn workers with Rocket.Chat's defaults.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -28,7 +25,7 @@ from .bodies import (
     LOGIN_TOTP_REQUIRED,
 )
 from .concurrency import at_once
-from .conftest import Account, Helpers, wrong_code
+from .conftest import Account, Helpers, SecurityEvents, wrong_code
 from .servers import running_server, service_env
 
 LOGIN = "/api/v1/login"
@@ -48,31 +45,6 @@ SHORT_BLOCK_SECONDS = 0.02 * 60
 def app_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """Small limits; a test adds settings with ``parametrize("app_env", [...], indirect=True)``."""
     return {**LIMITS, **getattr(request, "param", {})}
-
-
-class Events(logging.Handler):
-    """The security events written while attached, as dicts."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.events: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.events.append(json.loads(record.getMessage()))
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == name]
-
-
-@pytest.fixture
-def events(app: Flask) -> Iterator[Events]:
-    handler = Events()
-    logger = logging.getLogger("sessions_service.security")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 def attempt(
@@ -109,7 +81,7 @@ def throttle_rows(helpers: Helpers) -> list[tuple[str, int]]:
 
 
 def test_a_name_is_blocked_after_its_limit_even_with_the_right_password(
-    client: FlaskClient, helpers: Helpers, alice: Account, events: Events
+    client: FlaskClient, helpers: Helpers, alice: Account, security_events: SecurityEvents
 ) -> None:
     failed = [attempt(client, "alice", f"guess-{i}") for i in range(USER_LIMIT)]
     assert answers(failed) == [FAILED] * USER_LIMIT
@@ -122,7 +94,7 @@ def test_a_name_is_blocked_after_its_limit_even_with_the_right_password(
     assert answers(refused) == [BLOCKED_USER] * 4
     assert sessions_of(helpers, alice) == 0
 
-    blocks = events.named("login.blocked")
+    blocks = security_events.named("login.blocked")
     assert len(blocks) == 1, blocks
     block = blocks[0]
     assert (block["outcome"], block["scope"], block["attempts"], block["userId"]) == (
@@ -132,7 +104,7 @@ def test_a_name_is_blocked_after_its_limit_even_with_the_right_password(
         alice.id,
     )
     assert block["until"].endswith("Z")
-    reasons = [e["reason"] for e in events.named("login")]
+    reasons = [e["reason"] for e in security_events.named("login")]
     assert reasons == ["bad-credentials"] * USER_LIMIT + ["blocked-user"] * 4
 
     # Blocked attempts are not counted (so they do not extend the block) ...
@@ -199,7 +171,7 @@ def test_a_block_ends_after_its_time_and_one_more_failure_starts_it_again(
 
 
 def test_an_ip_is_blocked_after_its_limit_across_names(
-    client: FlaskClient, helpers: Helpers, alice: Account, events: Events
+    client: FlaskClient, helpers: Helpers, alice: Account, security_events: SecurityEvents
 ) -> None:
     failed = [attempt(client, f"spray-{i}", "wrong", ip="203.0.113.9") for i in range(IP_LIMIT)]
     assert answers(failed) == [FAILED] * IP_LIMIT
@@ -208,11 +180,11 @@ def test_an_ip_is_blocked_after_its_limit_across_names(
     assert throttle_rows(helpers) == [("ip", IP_LIMIT)] + [("user", 1)] * IP_LIMIT
     assert attempt(client, "alice", alice.password, ip="203.0.113.10").status_code == 200
 
-    blocks = events.named("login.blocked")
+    blocks = security_events.named("login.blocked")
     assert [(b["scope"], b["attempts"], b["ip"], b["userId"]) for b in blocks] == [
         ("ip", IP_LIMIT, "203.0.113.9", None)
     ]
-    assert events.named("login")[IP_LIMIT]["reason"] == "blocked-ip"
+    assert security_events.named("login")[IP_LIMIT]["reason"] == "blocked-ip"
 
 
 def test_ipv6_clients_are_counted_by_their_64_prefix(
