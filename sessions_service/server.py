@@ -123,6 +123,10 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
         "workers": workers,
         "worker_class": "sessions_service.server.ServiceWorker",
         "threads": DEFAULT_THREADS,
+        # A worker takes no more connections than it has threads: the rest wait in the
+        # listen backlog for a worker that can serve them at once, so a burst of slow clients
+        # landing on one worker cannot queue ordinary requests behind their body deadlines.
+        "worker_connections": DEFAULT_THREADS,
         "logger_class": "sessions_service.server.ServiceLogger",
         # A control socket shared by every master of this user (~/.gunicorn) is an attack
         # surface nobody here uses.
