@@ -85,12 +85,18 @@ def attacker_token(env: dict[str, str]) -> tuple[str, str]:
     return token["userId"], token["authToken"]
 
 
-def timed_get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> int:
-    """One GET on ``conn``; its status (the body is read and dropped)."""
-    conn.request("GET", path, headers=headers)
-    response = conn.getresponse()
-    response.read()
-    return response.status
+def status_of_get(port: int, path: str, headers: dict[str, str]) -> int:
+    """One GET on a new connection; its status (body read and dropped), -1 when it failed."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        return -1
+    finally:
+        conn.close()
 
 
 def admin_latencies(
@@ -101,14 +107,8 @@ def admin_latencies(
     errors = 0
     deadline = time.perf_counter() + budget
     while len(latencies) + errors < requests and time.perf_counter() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
         started = time.perf_counter()
-        try:
-            status = timed_get(conn, ADMIN_PATH, headers)
-        except (OSError, http.client.HTTPException):
-            status = -1
-        finally:
-            conn.close()
+        status = status_of_get(port, ADMIN_PATH, headers)
         if status == 200:
             latencies.append(time.perf_counter() - started)
         else:
@@ -132,14 +132,8 @@ def attack(
 
     def attacker() -> None:
         while not stop.is_set():
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
             started = time.perf_counter()
-            try:
-                status = timed_get(conn, path, headers)
-            except (OSError, http.client.HTTPException):
-                status = -1
-            finally:
-                conn.close()
+            status = status_of_get(port, path, headers)
             with lock:
                 result.attacker_status[status] += 1
                 result.attacker_latency.append(time.perf_counter() - started)

@@ -30,20 +30,9 @@ except Exception as exc:
         raise
     sys.exit(f"error: {failure.format_message()}")
 
-bind = [_options["bind"]]
-workers = _options["workers"]
-worker_class = _options["worker_class"]
-threads = _options["threads"]
-worker_connections = _options["worker_connections"]
-logger_class = _options["logger_class"]
-control_socket_disable = _options["control_socket_disable"]
-accesslog = _options["accesslog"]
-access_log_format = _options["access_log_format"]
-timeout = _options["timeout"]
-limit_request_line = _options["limit_request_line"]
-limit_request_fields = _options["limit_request_fields"]
-limit_request_field_size = _options["limit_request_field_size"]
-graceful_timeout = _options["graceful_timeout"]
+# Every option gunicorn_options names, as this module's globals (gunicorn reads them there);
+# bind is a list in a config file.
+globals().update(_options, bind=[_options["bind"]])
 
 
 def on_starting(server: Any) -> None:
