@@ -52,10 +52,12 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import event
 
-from sessions_service import create_app, queries
-from sessions_service.db import get_engine, new_session, utcnow
-from sessions_service.models import User, UserSession
-from sessions_service.synthetic import synthetic_lines
+from sessions_service import create_app
+from sessions_service.clock import utcnow
+from sessions_service.data import queries
+from sessions_service.data.models import User, UserSession
+from sessions_service.ops.synthetic import synthetic_lines
+from sessions_service.state import get_engine, new_session
 
 SCRIPT = shutil.which("sessions-service", path=str(Path(sys.executable).parent)) or shutil.which(
     "sessions-service"

@@ -15,20 +15,22 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, db, errors, events, headers
-from .config import load_config
-from .request_body import BufferedBody
+from sessions_service import state
+from sessions_service.config import load_config
+from sessions_service.web import api, db, errors, events, headers
+from sessions_service.web.request_body import BufferedBody
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(environ: Mapping[str, str] | None = None, **flask_kwargs: Any) -> Flask:
     """Build the app: config → db → error handlers → blueprints → cli."""
-    from . import cli  # cli imports create_app for its console script
+    from sessions_service.ops import cli  # cli imports create_app for its console script
 
     app = Flask(__name__, **flask_kwargs)
     settings = load_config(os.environ if environ is None else environ, app.instance_path)
-    app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    state.init_app(app, settings)
     if settings.secret_key_generated:
         app.logger.warning(
             "SESSIONS_SECRET_KEY not set: generated one into %s/secret.key; keep that file "
@@ -36,7 +38,7 @@ def create_app(environ: Mapping[str, str] | None = None, **flask_kwargs: Any) ->
             app.instance_path,
         )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Rocket.Chat's key order
-    db.init_app(app, settings)
+    db.init_app(app)
     events.init_app(app)
     headers.init_app(app)
     errors.register_error_handlers(app)

@@ -12,7 +12,7 @@ from pathlib import Path
 import re2
 from cryptography.fernet import Fernet
 
-from .identity import USERNAME_PATTERN, compile_username_pattern
+from sessions_service.core.identity import USERNAME_PATTERN, compile_username_pattern
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 INT32_MAX = 2**31 - 1

@@ -26,10 +26,14 @@ from flask.cli import ScriptInfo
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from sessions_service import create_app, queries, twofactor
-from sessions_service.cli import cli
-from sessions_service.db import get_engine, new_session, upgrade_schema, utcnow
-from sessions_service.security import password_digest
+from sessions_service import create_app
+from sessions_service.clock import utcnow
+from sessions_service.core import twofactor
+from sessions_service.core.security import password_digest
+from sessions_service.data import queries
+from sessions_service.data.schema import upgrade_schema
+from sessions_service.ops.cli import cli
+from sessions_service.state import get_engine, new_session, settings_of
 
 from .bodies import LOGGED_OUT
 
@@ -97,7 +101,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("sqlite-template")
     path = base / "template.db"
     app = make_app(base, f"sqlite:///{path}")
-    upgrade_schema(app)
+    upgrade_schema(settings_of(app))
     get_engine(app).dispose()
     return path
 
@@ -115,7 +119,7 @@ def pg_database() -> Iterator[str]:
 
         with tempfile.TemporaryDirectory() as tmp:
             app = make_app(Path(tmp), url)
-            upgrade_schema(app)
+            upgrade_schema(settings_of(app))
             get_engine(app).dispose()
         yield url
 
@@ -228,7 +232,7 @@ class Helpers:
         totp: bool = False,
         email: str | None = None,
     ) -> Account:
-        settings = self.app.config["SETTINGS"]
+        settings = settings_of(self.app)
         with new_session(self.app) as db:
             user = queries.create_user(
                 db,
@@ -289,7 +293,7 @@ class Helpers:
         bypass_2fa: bool = False,
     ) -> Login:
         """A session written straight to the database (fast, any login time)."""
-        settings = self.app.config["SETTINGS"]
+        settings = settings_of(self.app)
         with new_session(self.app) as db:
             user = queries.get_user_by_username(db, account.username)
             assert user is not None
@@ -402,7 +406,7 @@ def cli_invoker(database_url: str, apps: list[Flask]) -> Invoke:
     return invoke
 
 
-# --- security events, as the ``sessions_service.security`` logger writes them ---------------
+# --- security events, as the ``sessions_service.core.security`` logger writes them ---------------
 
 
 class SecurityEvents(logging.Handler):
@@ -427,7 +431,7 @@ class SecurityEvents(logging.Handler):
 @contextmanager
 def attached_to_security_log(handler: logging.Handler) -> Iterator[None]:
     """``handler`` on the security logger for the block (after create_app configured it)."""
-    logger = logging.getLogger("sessions_service.security")
+    logger = logging.getLogger("sessions_service.core.security")
     logger.addHandler(handler)
     try:
         yield

@@ -11,8 +11,8 @@ import bcrypt
 import pytest
 from flask.testing import FlaskClient
 
-from sessions_service import security
-from sessions_service.db import utcnow
+from sessions_service.clock import utcnow
+from sessions_service.core import security
 
 from .bodies import FIREFOX_112_DEVICE, LOGGED_OUT, LOGIN_FAILED, LOGOUT_DONE
 from .conftest import CHROME_113, FIREFOX_112, Helpers

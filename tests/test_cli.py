@@ -26,8 +26,8 @@ from cryptography.fernet import Fernet
 from flask import Flask
 
 from sessions_service import create_app
-from sessions_service.cli import cli
-from sessions_service.db import get_engine
+from sessions_service.ops.cli import cli
+from sessions_service.state import get_engine
 
 from .bodies import ID_RE
 from .conftest import SECRET_KEY, Invoke, cli_invoker, created_pg_database

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 from werkzeug.datastructures import Headers
 
-from sessions_service.clientip import client_ip
+from sessions_service.core.clientip import client_ip
 
 SOCKET = "192.0.2.10"
 XFF = "X-Forwarded-For"

@@ -23,10 +23,10 @@ GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 def test_gunicorn_conf_defaults_match_serve(monkeypatch: pytest.MonkeyPatch) -> None:
     """127.0.0.1:3000 (Rocket.Chat's port), workers from WEB_CONCURRENCY, serve's limits."""
-    from sessions_service.server import gunicorn_options
+    from sessions_service.ops.server import gunicorn_options
 
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
-    conf = importlib.reload(importlib.import_module("sessions_service.gunicorn_conf"))
+    conf = importlib.reload(importlib.import_module("sessions_service.ops.gunicorn_conf"))
     assert conf.bind == ["127.0.0.1:3000"]
     assert conf.workers == 3
     expected = gunicorn_options("127.0.0.1", 3000, 3)
@@ -106,12 +106,12 @@ def test_an_unmigrated_database_answers_503_and_logs_the_fix(
     )
     app = make_app(tmp_path, url)
     try:
-        with caplog.at_level(logging.ERROR, logger="sessions_service.errors"):
+        with caplog.at_level(logging.ERROR, logger="sessions_service.web.errors"):
             response = app.test_client().get(
                 "/api/v1/sessions/list", headers={"X-User-Id": "a", "X-Auth-Token": "b"}
             )
     finally:
-        from sessions_service.db import get_engine
+        from sessions_service.state import get_engine
 
         get_engine(app).dispose()
     assert response.status_code == 503

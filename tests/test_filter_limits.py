@@ -21,9 +21,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from sessions_service import importer
-from sessions_service.db import bounded_filter, get_engine, new_session
-from sessions_service.synthetic import synthetic_lines
+from sessions_service.data.limits import bounded_filter
+from sessions_service.ops import importer
+from sessions_service.ops.synthetic import synthetic_lines
+from sessions_service.state import get_engine, new_session, settings_of
 
 from .bodies import UNAVAILABLE
 from .conftest import FIREFOX_112, SECRET_KEY, Helpers, Login, make_app
@@ -243,7 +244,7 @@ def test_the_budget_ends_with_the_block(tight: FlaskClient, admin: Login) -> Non
     with new_session(app) as db:
         conn = db.connection()
         before = conn.scalar(sa.text("SHOW statement_timeout")) if _pg(conn) else None
-        with bounded_filter(db, admin.user_id, app.config["SETTINGS"]):
+        with bounded_filter(db, admin.user_id, settings_of(app)):
             pass
         if _pg(conn):
             assert conn.scalar(sa.text("SHOW statement_timeout")) == before
@@ -266,14 +267,15 @@ _HOLDER = textwrap.dedent(
     """
     import contextlib, sys
     from sessions_service import create_app
-    from sessions_service.db import bounded_filter, new_session
+    from sessions_service.data.limits import bounded_filter
+    from sessions_service.state import new_session, settings_of
 
     url, key, user_id, instance = sys.argv[1:]
     app = create_app({"DATABASE_URL": url, "SESSIONS_SECRET_KEY": key}, instance_path=instance)
     with contextlib.ExitStack() as stack:
-        for _ in range(app.config["SETTINGS"].filter_max_concurrent):
+        for _ in range(settings_of(app).filter_max_concurrent):
             db = stack.enter_context(new_session(app))
-            stack.enter_context(bounded_filter(db, user_id, app.config["SETTINGS"]))
+            stack.enter_context(bounded_filter(db, user_id, settings_of(app)))
         print("held", flush=True)
         sys.stdin.readline()
     """
@@ -283,7 +285,7 @@ _HOLDER = textwrap.dedent(
 @contextmanager
 def holding_every_slot(app: Flask, user_id: str, instance: Path) -> Iterator[None]:
     """Another process holds all of ``user_id``'s filter slots inside the block."""
-    url = app.config["SETTINGS"].database_url
+    url = settings_of(app).database_url
     proc = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, url, SECRET_KEY, user_id, str(instance)],
         stdin=subprocess.PIPE,
@@ -318,7 +320,7 @@ def test_filtered_requests_over_the_cap_get_429(
 def test_the_cap_also_holds_between_threads_of_one_process(
     app: Flask, client: FlaskClient, member: Login
 ) -> None:
-    settings = app.config["SETTINGS"]
+    settings = settings_of(app)
     query = {"filter": "mallory"}
     with new_session(app) as first, bounded_filter(first, member.user_id, settings):
         response = client.get(LIST, headers=member.headers(), query_string=query)

@@ -34,8 +34,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from sessions_service import create_app
-from sessions_service.db import get_engine, new_session, utcnow
-from sessions_service.models import Totp, User, UserSession
+from sessions_service.clock import utcnow
+from sessions_service.data.models import Totp, User, UserSession
+from sessions_service.state import get_engine, new_session, settings_of
 
 from .bodies import (
     LOGGED_OUT,
@@ -287,7 +288,7 @@ def pg_proxy(database_url: str) -> Iterator[TcpProxy]:
 
 
 class EventLog(logging.Handler):
-    """Collects the records of ``sessions_service.security``."""
+    """Collects the records of ``sessions_service.core.security``."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -1439,7 +1440,7 @@ def test_embedded_default_generates_one_key_file(tmp_path: Path) -> None:
         key = key_file.read_text().strip()
         Fernet(key.encode())  # a valid key
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        settings = apps[0].config["SETTINGS"]
+        settings = settings_of(apps[0])
         assert settings.secret_key == key
         assert settings.database_url == f"sqlite:///{instance / 'sessions.db'}"
         warned = [m for m in handler.messages if "SESSIONS_SECRET_KEY" in m]
@@ -1447,7 +1448,7 @@ def test_embedded_default_generates_one_key_file(tmp_path: Path) -> None:
         assert "\n" not in warned[0]
 
         apps.append(create_app({}, instance_path=str(instance)))
-        assert apps[1].config["SETTINGS"].secret_key == key
+        assert settings_of(apps[1]).secret_key == key
         assert key_file.read_text().strip() == key
         assert [m for m in handler.messages if "SESSIONS_SECRET_KEY" in m] == warned
         assert sorted(p.name for p in instance.iterdir() if p.name.startswith("secret")) == [

@@ -15,8 +15,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from sessions_service import safejson
-from sessions_service.clientip import client_ip
+from sessions_service.core import safejson
+from sessions_service.core.clientip import client_ip
 
 from .bodies import invalid_sort
 from .conftest import Account, Helpers, Login, list_all

@@ -12,9 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from sessions_service import importer
-from sessions_service.db import get_engine
-from sessions_service.identity import IdentityError, fold, normalize_email, normalize_username
+from sessions_service.core.identity import IdentityError, fold, normalize_email, normalize_username
+from sessions_service.ops import importer
+from sessions_service.state import get_engine
 
 from .bodies import LOGIN_FAILED
 from .conftest import Helpers

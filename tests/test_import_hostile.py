@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from sessions_service import importer
-from sessions_service.db import get_engine
+from sessions_service.ops import importer
+from sessions_service.state import get_engine
 
 from .conftest import Helpers
 

@@ -16,10 +16,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from sessions_service import cli, importer
-from sessions_service.db import get_engine, utcnow
-from sessions_service.models import User, UserSession
-from sessions_service.synthetic import synthetic_lines, synthetic_sessions
+from sessions_service.clock import utcnow
+from sessions_service.data.models import User, UserSession
+from sessions_service.ops import cli, importer
+from sessions_service.ops.synthetic import synthetic_lines, synthetic_sessions
+from sessions_service.state import get_engine, settings_of
 
 from .conftest import Helpers
 
@@ -64,7 +65,7 @@ def run_import(app: Flask, lines: Any, **kwargs: Any) -> importer.ImportSummary:
         summary = importer.import_sessions(
             conn,
             lines,
-            expiration_days=app.config["SETTINGS"].login_expiration_days,
+            expiration_days=settings_of(app).login_expiration_days,
             after_batch=lambda _batch: conn.commit(),
             **kwargs,
         )

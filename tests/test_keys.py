@@ -22,11 +22,12 @@ from click.testing import Result
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask
 
+from sessions_service.clock import utcnow
 from sessions_service.config import ConfigError, load_config
-from sessions_service.db import get_engine, new_session, utcnow
-from sessions_service.security import KeyMismatch, decrypt_secret, encrypt_secret
-from sessions_service.server import _prepare
-from sessions_service.twofactor import TOTP_PERIOD, SecretKeyError, check_secret_keys
+from sessions_service.core.security import KeyMismatch, decrypt_secret, encrypt_secret
+from sessions_service.core.twofactor import TOTP_PERIOD, SecretKeyError, check_secret_keys
+from sessions_service.ops.server import _prepare
+from sessions_service.state import get_engine, new_session, settings_of
 
 from .bodies import LOGIN_TOTP_INVALID, SECRET_KEY_WRONG, TOTP_INVALID
 from .conftest import (
@@ -228,7 +229,7 @@ def test_rotate_with_new_and_old_then_new_alone_works(
     # OLD dropped: NEW alone passes the canary and checks codes.
     new_only = keyed_app(NEW, SESSIONS_2FA_REMEMBER_FOR="0")
     with new_session(new_only) as db:
-        check_secret_keys(db, new_only.config["SETTINGS"])
+        check_secret_keys(db, settings_of(new_only))
     login = helpers.session_for(alice)
     assert list_all(new_only.test_client(), login, alice.code()).status_code == 200
     assert list_all(new_only.test_client(), login, wrong_code(alice)).get_json() == TOTP_INVALID
@@ -302,7 +303,7 @@ def test_prepare_refuses_keys_that_read_no_stored_secret(
 ) -> None:
     wrong = keyed_app(key)
     with new_session(wrong) as db:
-        check_secret_keys(db, wrong.config["SETTINGS"])  # nothing stored: passes
+        check_secret_keys(db, settings_of(wrong))  # nothing stored: passes
     helpers.admin("alice", totp=True)
     with pytest.raises(SecretKeyError) as caught:
         _prepare(wrong)
@@ -370,7 +371,7 @@ def test_an_unreadable_secret_answers_a_json_error(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [(r.name, r.getMessage()) for r in errors] == [
         (
-            "sessions_service.auth",
+            "sessions_service.web.auth",
             f"the TOTP secret of user {alice.id} decrypts with none of the "
             "SESSIONS_SECRET_KEY keys; set the key it was encrypted with",
         )

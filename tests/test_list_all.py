@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sessions_service.db import utcnow
+from sessions_service.clock import utcnow
 
 from .bodies import (
     FIREFOX_112_DEVICE,

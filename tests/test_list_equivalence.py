@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sessions_service import queries
-from sessions_service.db import new_session, regex_match, utcnow
-from sessions_service.models import User, UserSession
+from sessions_service.clock import utcnow
+from sessions_service.data import queries
+from sessions_service.data.dialect import regex_match
+from sessions_service.data.models import User, UserSession
+from sessions_service.state import new_session, settings_of
 
 FIELDS = (
     User.username,
@@ -108,7 +110,7 @@ def population(app, helpers):
 
 
 def _bind_time(app, value):
-    if app.config["SETTINGS"].is_sqlite:
+    if settings_of(app).is_sqlite:
         return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     return value
 

@@ -21,8 +21,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from sessions_service.db import get_engine, new_session, utcnow
-from sessions_service.models import Totp, User
+from sessions_service.clock import utcnow
+from sessions_service.data.models import Totp, User
+from sessions_service.state import get_engine, new_session
 
 from .bodies import LOGIN_TOTP_INVALID, LOGIN_TOTP_MAX, TOTP_INVALID, TOTP_MAX
 from .concurrency import race

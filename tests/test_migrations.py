@@ -8,15 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sessions_service import queries
-from sessions_service.db import (
-    downgrade_schema,
-    get_engine,
-    new_session,
-    schema_is_current,
-    upgrade_schema,
-    utcnow,
-)
+from sessions_service.clock import utcnow
+from sessions_service.data import queries
+from sessions_service.data.schema import downgrade_schema, schema_is_current, upgrade_schema
+from sessions_service.state import get_engine, new_session, settings_of
 
 from .conftest import make_app
 
@@ -34,9 +29,9 @@ def test_upgrade_is_not_cut_short_by_the_api_statement_timeout(tmp_path, blank_u
     """Index builds on a big table take long; the API's timeout must not cancel them."""
     app = make_app(tmp_path, blank_url, SESSIONS_DB_STATEMENT_TIMEOUT_MS="1")
     try:
-        assert not schema_is_current(app)
-        upgrade_schema(app)
-        assert schema_is_current(app)
+        assert not schema_is_current(settings_of(app))
+        upgrade_schema(settings_of(app))
+        assert schema_is_current(settings_of(app))
     finally:
         get_engine(app).dispose()
 
@@ -50,7 +45,7 @@ def _totals(app) -> tuple[int, int]:
             sa.text("SELECT count(*) FROM sessions WHERE logout_at IS NULL AND expires_at > :now"),
             {
                 "now": now
-                if not app.config["SETTINGS"].is_sqlite
+                if not settings_of(app).is_sqlite
                 else now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
             },
         )
@@ -60,7 +55,7 @@ def _totals(app) -> tuple[int, int]:
 def test_down_and_up_again_keeps_sessions_and_rebuilds_counts(tmp_path, blank_url):
     app = make_app(tmp_path, blank_url)
     try:
-        upgrade_schema(app)
+        upgrade_schema(settings_of(app))
         with new_session(app) as db:
             user = queries.create_user(db, "mover", "pw", bcrypt_rounds=4)
             for _ in range(7):
@@ -69,9 +64,9 @@ def test_down_and_up_again_keeps_sessions_and_rebuilds_counts(tmp_path, blank_ur
                 )
             db.commit()
         assert _totals(app) == (7, 7)
-        downgrade_schema(app, "0001")
-        assert not schema_is_current(app)
-        upgrade_schema(app)
+        downgrade_schema(settings_of(app), "0001")
+        assert not schema_is_current(settings_of(app))
+        upgrade_schema(settings_of(app))
         assert _totals(app) == (7, 7)
     finally:
         get_engine(app).dispose()

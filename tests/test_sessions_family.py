@@ -14,7 +14,8 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from sessions_service.db import get_engine, utcnow
+from sessions_service.clock import utcnow
+from sessions_service.state import get_engine
 
 from .bodies import (
     CHROME_113_DEVICE,

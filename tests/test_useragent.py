@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sessions_service.useragent import parse_user_agent
+from sessions_service.core.useragent import parse_user_agent
 
 CHROME_113_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -1,0 +1,1 @@
+"""Web: the HTTP surface (API blueprints, auth hooks, errors, events, OpenAPI, response schemas)."""
