@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from flask.cli import ScriptInfo
 
+from sessions_service.clock import format_timestamp
 from sessions_service.ops.cli import cli
-from sessions_service.web.schemas import format_timestamp
 
 from .bodies import FORBIDDEN, totp_invalid, totp_required
 from .conftest import alive

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sessions_service.clock import utcnow
+from sessions_service.clock import format_timestamp, utcnow
 from sessions_service.core.security import ID_ALPHABET
 from sessions_service.core.useragent import Device, parse_user_agent
 from sessions_service.web.schemas import DeviceSchema
@@ -439,10 +439,6 @@ def _ip(rng: random.Random) -> str:
     return f"2001:db8:{rng.randint(0, 0xFFFF):x}::{rng.randint(1, 0xFFFF):x}"
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def synthetic_sessions(
     count: int,
     *,
@@ -478,15 +474,17 @@ def synthetic_sessions(
         device = devices[rng.choices(agents, cum_weights=agent_weights)[0]]
         if device is not None:
             doc["device"] = device
-        doc["loginAt"] = _iso(login_at)
+        doc["loginAt"] = format_timestamp(login_at)
         end = now
         if rng.random() < logged_out:
             lasted = timedelta(seconds=min(rng.expovariate(1 / 28_800), 30 * 86_400))
             end = min(now, login_at + lasted)
-            doc["logoutAt"] = _iso(end)
+            doc["logoutAt"] = format_timestamp(end)
             doc["logoutBy"] = user.id
         active_ms = int((end - login_at).total_seconds() * 1000)
-        doc["lastActivityAt"] = _iso(login_at + timedelta(milliseconds=rng.randint(0, active_ms)))
+        doc["lastActivityAt"] = format_timestamp(
+            login_at + timedelta(milliseconds=rng.randint(0, active_ms))
+        )
         doc["_user"] = {"username": user.username, "name": user.name}
         if user.name is None:
             del doc["_user"]["name"]

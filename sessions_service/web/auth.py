@@ -19,7 +19,7 @@ from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
 from sqlalchemy.orm import Session
 
-from sessions_service.clock import utcnow
+from sessions_service.clock import format_timestamp, utcnow
 from sessions_service.core import permissions, safejson, throttle, twofactor
 from sessions_service.core.security import KeyMismatch, check_password_digest, password_digest
 from sessions_service.data import queries
@@ -242,7 +242,7 @@ def _login_failed(attempt: throttle.Attempt, user_id: str | None, reason: str) -
             user_id=user_id,
             scope=scope,
             attempts=attempt.counts[scope],
-            until=until.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            until=format_timestamp(until),
         )
     return LoginFailed()
 

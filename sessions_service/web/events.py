@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
-from sessions_service.clock import utcnow
+from sessions_service.clock import format_timestamp, utcnow
 from sessions_service.web.clientip import request_ip
 
 log = logging.getLogger("sessions_service.core.security")
@@ -35,7 +35,7 @@ def _clip(value: Any) -> Any:
 def emit(event: str, outcome: str, *, user_id: str | None = None, **fields: Any) -> None:
     """Write one security event."""
     record: dict[str, Any] = {
-        "time": utcnow().isoformat().replace("+00:00", "Z"),
+        "time": format_timestamp(utcnow()),
         "event": event,
         "outcome": outcome,
         "userId": _clip(user_id),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate
 
+from sessions_service.clock import format_timestamp
 from sessions_service.core import safejson
 from sessions_service.web.errors import InvalidSort, InvalidSortKeys
 
@@ -23,12 +23,6 @@ SORT_KEYS = (
 )
 DEFAULT_SORT: list[tuple[str, int]] = [("loginAt", -1)]
 _DIGITS = re.compile(r"[0-9]{1,10}")
-
-
-def format_timestamp(value: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and Z, as Rocket.Chat (``2023-05-24T00:25:54.234Z``)."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 class QueryInt(fields.Field):
