@@ -6,6 +6,7 @@ every worker and every instance agrees on them.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +40,23 @@ BACKUP_CODE_LENGTH = 8
 ISSUER = "sessions-service"
 
 
-ACCEPTED, WRONG, REPLAYED = "accepted", "wrong", "replayed"
+class Reason(enum.StrEnum):
+    """Why a check ended as it did (the security events' ``reason``)."""
+
+    ACCEPTED = "accepted"
+    MISSING = "missing"
+    WRONG = "wrong"
+    REPLAYED = "replayed"  # right code, but its TOTP step was used already
+    LOCKED = "locked"  # locked before this check
+    LOCKED_NOW = "locked-now"  # this check's failure reached the limit
+
+
+class ErrorType(enum.StrEnum):
+    """Rocket.Chat's ``errorType`` of a refused check, in the order the API documents them."""
+
+    REQUIRED = "totp-required"
+    INVALID = "totp-invalid"
+    MAX_ATTEMPTS = "totp-max-attempts"
 
 
 @dataclass(frozen=True)
@@ -47,8 +64,8 @@ class Outcome:
     """Result of checking one code: accepted, or the error type and why (for the event log)."""
 
     accepted: bool
-    error_type: str | None = None  # totp-required, totp-invalid, totp-max-attempts
-    reason: str = ACCEPTED  # accepted, missing, wrong, replayed, locked, locked-now
+    error_type: ErrorType | None = None
+    reason: Reason = Reason.ACCEPTED
 
 
 def load_totp(db: Session, user_id: str) -> Totp | None:
@@ -159,20 +176,21 @@ def _match(
     return None if step is None else _Match(step=step)
 
 
-def _consume(db: Session, user_id: str, match: _Match, now: datetime) -> str:
+def _consume(db: Session, user_id: str, match: _Match, now: datetime) -> Reason:
     """ACCEPTED, REPLAYED (its TOTP step was used already) or WRONG (backup code used)."""
     if match.step is not None:
-        return ACCEPTED if _accept_step(db, user_id, match.step) else REPLAYED
+        return Reason.ACCEPTED if _accept_step(db, user_id, match.step) else Reason.REPLAYED
     if match.backup_code_id is not None:
-        return ACCEPTED if _accept_backup_code(db, match.backup_code_id, now) else WRONG
-    return ACCEPTED  # the password method: nothing to use up
+        used = _accept_backup_code(db, match.backup_code_id, now)
+        return Reason.ACCEPTED if used else Reason.WRONG
+    return Reason.ACCEPTED  # the password method: nothing to use up
 
 
 def _unlocked(now: datetime) -> sa.ColumnElement[bool]:
     return sa.or_(User.twofa_locked_until.is_(None), User.twofa_locked_until <= now)
 
 
-LOCKED = Outcome(False, "totp-max-attempts", "locked")
+LOCKED = Outcome(False, ErrorType.MAX_ATTEMPTS, Reason.LOCKED)
 
 
 def _hold_unlocked(db: Session, user_id: str, now: datetime) -> bool:
@@ -190,7 +208,7 @@ def _hold_unlocked(db: Session, user_id: str, now: datetime) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def _register_failure(db: Session, user_id: str, now: datetime, reason: str) -> Outcome:
+def _register_failure(db: Session, user_id: str, now: datetime, reason: Reason) -> Outcome:
     """Count a wrong code and lock at the limit, in one UPDATE that only an unlocked user's
     row matches: once locked, nothing is counted and the lock is not extended."""
     reaches_limit = User.twofa_failed_attempts + 1 >= MAX_FAILED_ATTEMPTS
@@ -210,8 +228,8 @@ def _register_failure(db: Session, user_id: str, now: datetime, reason: str) -> 
         return LOCKED
     locked_until = row[0]
     if locked_until is not None and locked_until > now:
-        return Outcome(False, "totp-max-attempts", "locked-now")
-    return Outcome(False, "totp-invalid", reason)
+        return Outcome(False, ErrorType.MAX_ATTEMPTS, Reason.LOCKED_NOW)
+    return Outcome(False, ErrorType.INVALID, reason)
 
 
 def check_code(
@@ -232,14 +250,14 @@ def check_code(
     if is_locked(user, now):
         return LOCKED
     if not code:
-        return Outcome(False, "totp-required", "missing")
+        return Outcome(False, ErrorType.REQUIRED, Reason.MISSING)
     match = _match(db, user, totp, method, code, now, settings)
     if match is None:
-        return _register_failure(db, user.id, now, WRONG)
+        return _register_failure(db, user.id, now, Reason.WRONG)
     if not _hold_unlocked(db, user.id, now):
         return LOCKED
     verdict = _consume(db, user.id, match, now)
-    if verdict != ACCEPTED:
+    if verdict != Reason.ACCEPTED:
         return _register_failure(db, user.id, now, verdict)
     db.execute(sa.update(User).where(User.id == user.id).values(twofa_failed_attempts=0))
     return Outcome(True)

@@ -208,7 +208,7 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
     db.commit()
     events.two_factor(user.id, method, outcome.reason, request.path)
     if not outcome.accepted:
-        raise TwoFactorError(outcome.error_type or "totp-invalid", method, available)
+        raise TwoFactorError(outcome.error_type or twofactor.ErrorType.INVALID, method, available)
 
 
 BLOCKED = {
@@ -290,7 +290,7 @@ def verify_login_code(
     throttle.refund(db, attempt)
     db.commit()  # the failure count survives the error answer
     events.emit("login", "failure", user_id=user.id, reason=outcome.reason)
-    error = outcome.error_type or "totp-invalid"
+    error = outcome.error_type or twofactor.ErrorType.INVALID
     details = {"method": "totp", "codeGenerated": False, "availableMethods": ["totp"]}
     raise LoginFailed(error, TwoFactorError.MESSAGES[error], details)
 

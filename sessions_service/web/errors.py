@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from sessions_service.core.twofactor import ErrorType
 from sessions_service.data.dialect import is_invalid_regex_error
 from sessions_service.data.errors import is_missing_schema_error
 
@@ -112,12 +113,12 @@ class TwoFactorError(ApiError):
     """400 totp-required / totp-invalid / totp-max-attempts for API calls."""
 
     MESSAGES = {
-        "totp-required": "TOTP Required",
-        "totp-invalid": "TOTP Invalid",
-        "totp-max-attempts": "TOTP Maximun Failed Attempts Reached",
+        ErrorType.REQUIRED: "TOTP Required",
+        ErrorType.INVALID: "TOTP Invalid",
+        ErrorType.MAX_ATTEMPTS: "TOTP Maximun Failed Attempts Reached",
     }
 
-    def __init__(self, error_type: str, method: str, available: list[str]) -> None:
+    def __init__(self, error_type: ErrorType, method: str, available: list[str]) -> None:
         self.error_type = error_type
         self.details = {"method": method, "codeGenerated": False, "availableMethods": available}
         super().__init__(

@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask, Response, g, has_request_context, request
 
 from sessions_service.clock import format_timestamp, utcnow
+from sessions_service.core.twofactor import Reason
 from sessions_service.web.clientip import request_ip
 
 log = logging.getLogger("sessions_service.core.security")
@@ -47,15 +48,15 @@ def emit(event: str, outcome: str, *, user_id: str | None = None, **fields: Any)
 
 
 _TWO_FACTOR_EVENTS = {
-    "replayed": ("2fa.replay", "failure"),
-    "locked-now": ("2fa.lockout", "failure"),
-    "locked": ("2fa", "locked"),
+    Reason.REPLAYED: ("2fa.replay", "failure"),
+    Reason.LOCKED_NOW: ("2fa.lockout", "failure"),
+    Reason.LOCKED: ("2fa", "locked"),
 }
 
 
-def two_factor(user_id: str, method: str, reason: str, where: str) -> None:
+def two_factor(user_id: str, method: str, reason: Reason, where: str) -> None:
     """Record a two-factor check's result (reason from twofactor.Outcome)."""
-    if reason == "accepted":
+    if reason == Reason.ACCEPTED:
         emit("2fa", "success", user_id=user_id, method=method, endpoint=where)
         return
     event, outcome = _TWO_FACTOR_EVENTS.get(reason, ("2fa", "failure"))

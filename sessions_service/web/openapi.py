@@ -8,6 +8,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
+from sessions_service.core.twofactor import ErrorType
 from sessions_service.web.auth import Policy, policy_of
 from sessions_service.web.schemas import (
     ErrorSchema,
@@ -65,7 +66,7 @@ def _responses(policy: Policy, path: str) -> dict[str, Any]:
     if policy.query or policy.body or policy.two_factor:
         reasons = ["invalid-params", "error-invalid-sort", "error-invalid-sort-keys"]
         if policy.two_factor:
-            reasons += ["totp-required", "totp-invalid", "totp-max-attempts"]
+            reasons += list(ErrorType)
         responses["400"] = _error("errorType one of: " + ", ".join(reasons))
     if policy.query is not None and "filter" in policy.query().fields:
         responses["429"] = _error("error-too-many-requests: too many filtered requests at once")
