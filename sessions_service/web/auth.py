@@ -211,12 +211,6 @@ def _require_two_factor(principal: Principal, now: datetime) -> None:
         raise TwoFactorError(outcome.error_type or twofactor.ErrorType.INVALID, method, available)
 
 
-BLOCKED = {
-    throttle.USER: ("error-login-blocked-for-user", "Login has been temporarily blocked For User"),
-    throttle.IP: ("error-login-blocked-for-ip", "Login has been temporarily blocked For IP"),
-}
-
-
 def begin_login(db: Session, login_name: str, now: datetime) -> throttle.Attempt:
     """Count a login attempt before any bcrypt time is spent; a blocked one is refused cheaply.
 
@@ -227,7 +221,7 @@ def begin_login(db: Session, login_name: str, now: datetime) -> throttle.Attempt
     except throttle.Blocked as blocked:
         db.rollback()  # a refused attempt counts nowhere (not for its IP if its name is blocked)
         events.emit("login", "failure", reason=f"blocked-{blocked.scope}")
-        raise LoginFailed(*BLOCKED[blocked.scope]) from None
+        raise LoginFailed.blocked(blocked.scope) from None
     db.commit()
     return attempt
 
@@ -290,9 +284,7 @@ def verify_login_code(
     throttle.refund(db, attempt)
     db.commit()  # the failure count survives the error answer
     events.emit("login", "failure", user_id=user.id, reason=outcome.reason)
-    error = outcome.error_type or twofactor.ErrorType.INVALID
-    details = {"method": "totp", "codeGenerated": False, "availableMethods": ["totp"]}
-    raise LoginFailed(error, TwoFactorError.MESSAGES[error], details)
+    raise LoginFailed.two_factor(outcome.error_type or twofactor.ErrorType.INVALID)
 
 
 def enforce_policy() -> None:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from sessions_service.core import throttle
 from sessions_service.core.twofactor import ErrorType
 from sessions_service.data.dialect import is_invalid_regex_error
 from sessions_service.data.errors import is_missing_schema_error
@@ -19,6 +20,35 @@ from sessions_service.data.errors import is_missing_schema_error
 log = logging.getLogger(__name__)
 
 LOGGED_OUT_MESSAGE = "You must be logged in to do this."
+
+
+def _envelope(
+    error: str, error_type: str | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Rocket.Chat's API error body: ``success``, ``error``, then ``errorType``/``details``."""
+    body: dict[str, Any] = {"success": False, "error": error}
+    if error_type is not None:
+        body["errorType"] = error_type
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def _tagged(message: str, error_type: str) -> str:
+    """Rocket.Chat's ``error`` text of a typed error: the message, then its type in brackets."""
+    return f"{message} [{error_type}]"
+
+
+def two_factor_details(method: str, available: list[str]) -> dict[str, Any]:
+    """The ``details`` of every two-factor refusal, API call or login alike."""
+    return {"method": method, "codeGenerated": False, "availableMethods": available}
+
+
+TWO_FACTOR_MESSAGES = {
+    ErrorType.REQUIRED: "TOTP Required",
+    ErrorType.INVALID: "TOTP Invalid",
+    ErrorType.MAX_ATTEMPTS: "TOTP Maximun Failed Attempts Reached",
+}
 
 
 class ApiError(Exception):
@@ -52,37 +82,34 @@ class Unauthorized(ApiError):
 class InvalidParams(ApiError):
     """400 invalid-params with a short description of what is wrong."""
 
+    ERROR_TYPE = "invalid-params"
+
     def __init__(self, what: str) -> None:
-        super().__init__(
-            {"success": False, "error": f"{what} [invalid-params]", "errorType": "invalid-params"}
-        )
+        super().__init__(_envelope(_tagged(what, self.ERROR_TYPE), self.ERROR_TYPE))
 
 
 class InvalidSort(ApiError):
     """400 error-invalid-sort (sort is not a JSON object of 1/-1 values)."""
 
+    ERROR_TYPE = "error-invalid-sort"
+
     def __init__(self, raw: str) -> None:
         super().__init__(
-            {
-                "success": False,
-                "error": f'Invalid sort parameter provided: "{raw}" [error-invalid-sort]',
-                "errorType": "error-invalid-sort",
-                "details": {"helperMethod": "parseJsonQuery"},
-            }
+            _envelope(
+                _tagged(f'Invalid sort parameter provided: "{raw}"', self.ERROR_TYPE),
+                self.ERROR_TYPE,
+                {"helperMethod": "parseJsonQuery"},
+            )
         )
 
 
 class InvalidSortKeys(ApiError):
     """400 error-invalid-sort-keys (a key outside the allowed list)."""
 
+    ERROR_TYPE = "error-invalid-sort-keys"
+
     def __init__(self) -> None:
-        super().__init__(
-            {
-                "success": False,
-                "error": "error-invalid-sort-keys",
-                "errorType": "error-invalid-sort-keys",
-            }
-        )
+        super().__init__(_envelope(self.ERROR_TYPE, self.ERROR_TYPE))
 
 
 class Forbidden(ApiError):
@@ -91,12 +118,14 @@ class Forbidden(ApiError):
     status = 403
 
     def __init__(self) -> None:
+        # The tag is in the text only: this body has no errorType.
         super().__init__(
-            {
-                "success": False,
-                "error": "User does not have the permissions required for this action "
-                "[error-unauthorized]",
-            }
+            _envelope(
+                _tagged(
+                    "User does not have the permissions required for this action",
+                    "error-unauthorized",
+                )
+            )
         )
 
 
@@ -106,28 +135,20 @@ class NotFound(ApiError):
     status = 404
 
     def __init__(self, message: str = "Session not found") -> None:
-        super().__init__({"success": False, "error": message})
+        super().__init__(_envelope(message))
 
 
 class TwoFactorError(ApiError):
     """400 totp-required / totp-invalid / totp-max-attempts for API calls."""
 
-    MESSAGES = {
-        ErrorType.REQUIRED: "TOTP Required",
-        ErrorType.INVALID: "TOTP Invalid",
-        ErrorType.MAX_ATTEMPTS: "TOTP Maximun Failed Attempts Reached",
-    }
-
     def __init__(self, error_type: ErrorType, method: str, available: list[str]) -> None:
         self.error_type = error_type
-        self.details = {"method": method, "codeGenerated": False, "availableMethods": available}
         super().__init__(
-            {
-                "success": False,
-                "error": f"{self.MESSAGES[error_type]} [{error_type}]",
-                "errorType": error_type,
-                "details": self.details,
-            }
+            _envelope(
+                _tagged(TWO_FACTOR_MESSAGES[error_type], error_type),
+                error_type,
+                two_factor_details(method, available),
+            )
         )
 
 
@@ -135,16 +156,24 @@ class SecretKeyWrong(ApiError):
     """500 error-secret-key: a stored TOTP secret decrypts with none of the configured keys."""
 
     status = 500
+    ERROR_TYPE = "error-secret-key"
 
     def __init__(self) -> None:
         super().__init__(
-            {
-                "success": False,
-                "error": "Two-factor secret cannot be read; "
-                "the server's SESSIONS_SECRET_KEY is wrong [error-secret-key]",
-                "errorType": "error-secret-key",
-            }
+            _envelope(
+                _tagged(
+                    "Two-factor secret cannot be read; the server's SESSIONS_SECRET_KEY is wrong",
+                    self.ERROR_TYPE,
+                ),
+                self.ERROR_TYPE,
+            )
         )
+
+
+LOGIN_BLOCKED = {
+    throttle.USER: ("error-login-blocked-for-user", "Login has been temporarily blocked For User"),
+    throttle.IP: ("error-login-blocked-for-ip", "Login has been temporarily blocked For IP"),
+}
 
 
 class LoginFailed(ApiError):
@@ -163,20 +192,30 @@ class LoginFailed(ApiError):
             body["details"] = details
         super().__init__(body)
 
+    @classmethod
+    def blocked(cls, scope: str) -> LoginFailed:
+        """The refusal of a login whose name or IP (``scope``, throttle.USER/IP) is blocked."""
+        return cls(*LOGIN_BLOCKED[scope])
+
+    @classmethod
+    def two_factor(cls, error_type: ErrorType) -> LoginFailed:
+        """A login's refused TOTP code (a login code is always checked as TOTP)."""
+        details = two_factor_details("totp", ["totp"])
+        return cls(error_type, TWO_FACTOR_MESSAGES[error_type], details)
+
 
 class TooManyRequests(ApiError):
     """429 error-too-many-requests (Rocket.Chat's rate-limit errorType): the caller already
     runs SESSIONS_FILTER_MAX_CONCURRENT filtered queries."""
 
     status = 429
+    ERROR_TYPE = "error-too-many-requests"
 
     def __init__(self) -> None:
         super().__init__(
-            {
-                "success": False,
-                "error": "Too many filtered requests at once [error-too-many-requests]",
-                "errorType": "error-too-many-requests",
-            }
+            _envelope(
+                _tagged("Too many filtered requests at once", self.ERROR_TYPE), self.ERROR_TYPE
+            )
         )
 
 
@@ -186,7 +225,7 @@ class ServiceUnavailable(ApiError):
     status = 503
 
     def __init__(self) -> None:
-        super().__init__({"success": False, "error": "Service unavailable"})
+        super().__init__(_envelope("Service unavailable"))
 
 
 _HTTP_MESSAGES = {
@@ -209,7 +248,7 @@ def _handle_api_error(exc: ApiError) -> Response:
 def _handle_http(exc: HTTPException) -> Response:
     status = exc.code or 500
     message = _HTTP_MESSAGES.get(status, exc.name)
-    response = _json({"success": False, "error": message}, status)
+    response = _json(_envelope(message), status)
     if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
         response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
     return response
@@ -231,7 +270,7 @@ def _handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _handle_http(exc)
     log.exception("unhandled error")
-    return _json({"success": False, "error": "Internal server error"}, 500)
+    return _json(_envelope("Internal server error"), 500)
 
 
 def register_error_handlers(app: Flask) -> None:

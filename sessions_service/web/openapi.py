@@ -10,6 +10,7 @@ from flask import Flask
 
 from sessions_service.core.twofactor import ErrorType
 from sessions_service.web.auth import Policy, policy_of
+from sessions_service.web.errors import InvalidParams, InvalidSort, InvalidSortKeys, TooManyRequests
 from sessions_service.web.schemas import (
     ErrorSchema,
     LoginErrorSchema,
@@ -64,12 +65,14 @@ def _responses(policy: Policy, path: str) -> dict[str, Any]:
         "503": _error("Database unavailable"),
     }
     if policy.query or policy.body or policy.two_factor:
-        reasons = ["invalid-params", "error-invalid-sort", "error-invalid-sort-keys"]
+        reasons = [InvalidParams.ERROR_TYPE, InvalidSort.ERROR_TYPE, InvalidSortKeys.ERROR_TYPE]
         if policy.two_factor:
             reasons += list(ErrorType)
         responses["400"] = _error("errorType one of: " + ", ".join(reasons))
     if policy.query is not None and "filter" in policy.query().fields:
-        responses["429"] = _error("error-too-many-requests: too many filtered requests at once")
+        responses["429"] = _error(
+            f"{TooManyRequests.ERROR_TYPE}: too many filtered requests at once"
+        )
     if policy.public:
         responses["401"] = _error("Bad credentials or two-factor code", "LoginError")
     else:
