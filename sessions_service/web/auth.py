@@ -3,6 +3,10 @@
 Each view declares a Policy with ``@endpoint(...)``; the hook enforces, in this order,
 authentication (401) → parameter validation (400) → permission (403) → two-factor (400),
 then leaves ``g.principal`` and ``g.params`` for the view.
+
+Transactions end only at the top level of the hook (``enforce_policy``) or of a view: the
+helpers here write, and never commit or roll back, so what survives an error answer is
+decided where the answer is.
 """
 
 from __future__ import annotations
@@ -101,15 +105,20 @@ def _authenticate(now: datetime) -> Principal:
     if not user_id or not token or len(token) > 512:
         events.emit("auth", "failure", claimed_user_id=user_id or None, path=request.path)
         raise Unauthorized()
-    db = get_db()
-    session = queries.find_active_session_by_token(db, token, now)
+    session = queries.find_active_session_by_token(get_db(), token, now)
     if session is None or session.user_id != user_id or not session.user.active:
         events.emit("auth", "failure", claimed_user_id=user_id, path=request.path)
         raise Unauthorized()
-    if now - session.last_activity_at >= queries.ACTIVITY_RESOLUTION:
-        queries.touch_session(db, session.id, now)  # conditional again: races write once
-        db.commit()
     return Principal(session.user, session)
+
+
+def _record_activity(principal: Principal, now: datetime) -> bool:
+    """Move a stale last activity to ``now``; True when that wrote (the caller commits)."""
+    session = principal.session
+    if now - session.last_activity_at < queries.ACTIVITY_RESOLUTION:
+        return False
+    queries.touch_session(get_db(), session.id, now)  # conditional again: races write once
+    return True
 
 
 def _load(schema: type[Schema], data: Any) -> dict[str, Any]:
@@ -187,43 +196,43 @@ def _check_code(
         raise SecretKeyWrong() from None
 
 
-def _require_two_factor(principal: Principal, now: datetime) -> None:
+def _require_two_factor(principal: Principal, now: datetime) -> bool:
+    """Check the request's two-factor code unless none is needed; True when one was checked
+    and accepted, TwoFactorError when refused (either way its writes await the caller's commit).
+    """
     cfg = settings_of()
     session, user = principal.session, principal.user
     if session.bypass_2fa:
-        return
+        return False
     client = twofactor.fingerprint(request.headers.get("User-Agent"), request_ip())
     if twofactor.is_remembered(session, client, now, cfg):
-        return
+        return False
     db = get_db()
     totp = twofactor.load_totp(db, user.id)
     available = twofactor.available_methods(user, totp, cfg)
     if not available:
-        return
+        return False
     method = twofactor.choose_method(available, request.headers.get("x-2fa-method"))
     code = request.headers.get("x-2fa-code")
     outcome = _check_code(db, user, totp, method, code, now)
-    if outcome.accepted:
-        twofactor.remember(db, session.id, client, now, cfg)
-    db.commit()
     events.two_factor(user.id, method, outcome.reason, request.path)
     if not outcome.accepted:
         raise TwoFactorError(outcome.error_type or twofactor.ErrorType.INVALID, method, available)
+    twofactor.remember(db, session.id, client, now, cfg)
+    return True
 
 
 def begin_login(db: Session, login_name: str, now: datetime) -> throttle.Attempt:
-    """Count a login attempt before any bcrypt time is spent; a blocked one is refused cheaply.
+    """Count a login attempt; a blocked one is refused cheaply with LoginFailed.
 
-    Commits the count (other workers must see it before this attempt's password is checked).
+    The caller commits the count before any bcrypt time is spent (other workers must see it
+    before this attempt's password is checked), and rolls back on LoginFailed.
     """
     try:
-        attempt = throttle.claim(db, login_name, request_ip(), now, settings_of())
+        return throttle.claim(db, login_name, request_ip(), now, settings_of())
     except throttle.Blocked as blocked:
-        db.rollback()  # a refused attempt counts nowhere (not for its IP if its name is blocked)
         events.emit("login", "failure", reason=f"blocked-{blocked.scope}")
         raise LoginFailed.blocked(blocked.scope) from None
-    db.commit()
-    return attempt
 
 
 def _login_failed(attempt: throttle.Attempt, user_id: str | None, reason: str) -> LoginFailed:
@@ -264,7 +273,10 @@ def verify_credentials(
 def verify_login_code(
     db: Session, user: User, code: str | None, now: datetime, attempt: throttle.Attempt
 ) -> bool:
-    """Check a TOTP user's login ``code``; True when one was accepted (caller commits).
+    """Check a TOTP user's login ``code``; True when one was accepted.
+
+    A refused code raises LoginFailed (SecretKeyWrong when the server cannot read the secret)
+    after giving the attempt back; the caller commits in every case, errors included.
 
     A missing or wrong code is not a failed login for throttling: the password was right, and
     the two-factor lockout counts wrong codes (SPEC §3).
@@ -276,13 +288,11 @@ def verify_login_code(
         outcome = _check_code(db, user, totp, "totp", code, now)
     except SecretKeyWrong:
         throttle.refund(db, attempt)  # the server's key is wrong, not the caller
-        db.commit()
         raise
     events.two_factor(user.id, "totp", outcome.reason, request.path)
     if outcome.accepted:
         return True
     throttle.refund(db, attempt)
-    db.commit()  # the failure count survives the error answer
     events.emit("login", "failure", user_id=user.id, reason=outcome.reason)
     raise LoginFailed.two_factor(outcome.error_type or twofactor.ErrorType.INVALID)
 
@@ -295,12 +305,14 @@ def enforce_policy() -> None:
     if policy.public:
         g.params = _parse_params(policy)
         return
-    now = utcnow()
+    now, db = utcnow(), get_db()
     principal = _authenticate(now)
+    if _record_activity(principal, now):
+        db.commit()  # the activity is kept whatever this request answers
     g.principal = principal
     g.params = _parse_params(policy)
     if policy.permission is not None and not permissions.has_permission(
-        get_db(), principal.user, policy.permission
+        db, principal.user, policy.permission
     ):
         events.emit(
             "permission",
@@ -311,4 +323,10 @@ def enforce_policy() -> None:
         )
         raise Forbidden()
     if policy.two_factor:
-        _require_two_factor(principal, now)
+        try:
+            checked = _require_two_factor(principal, now)
+        except TwoFactorError:
+            db.commit()  # the refused code's failure count survives the error answer
+            raise
+        if checked:
+            db.commit()  # the code is used up (no replay) even if the view then fails

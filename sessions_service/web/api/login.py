@@ -21,7 +21,7 @@ from sessions_service.web.auth import (
 )
 from sessions_service.web.clientip import request_ip
 from sessions_service.web.db import get_db
-from sessions_service.web.errors import InvalidParams
+from sessions_service.web.errors import InvalidParams, LoginFailed, SecretKeyWrong
 from sessions_service.web.schemas import LoginBody, LoginResultSchema, LogoutResultSchema
 
 
@@ -33,9 +33,18 @@ def login() -> dict[str, Any]:
     login_name = params.get("user") or params.get("username")
     if not login_name:
         raise InvalidParams("user or username is required")
-    attempt = begin_login(db, login_name, now)  # blocked: refused before any bcrypt time
+    try:
+        attempt = begin_login(db, login_name, now)  # blocked: refused before any bcrypt time
+    except LoginFailed:
+        db.rollback()  # a refused attempt counts nowhere (not for its IP if its name is blocked)
+        raise
+    db.commit()  # other workers see the count before this attempt's password is checked
     user = verify_credentials(db, login_name, params["password"], attempt)
-    passed_totp = verify_login_code(db, user, params.get("code"), now, attempt)
+    try:
+        passed_totp = verify_login_code(db, user, params.get("code"), now, attempt)
+    except (LoginFailed, SecretKeyWrong):
+        db.commit()  # the attempt given back, and a wrong code's count, survive the error answer
+        raise
     user_agent, ip = request.headers.get("User-Agent"), request_ip()
     session, token = queries.create_session(
         db,
