@@ -29,6 +29,7 @@ from werkzeug.test import TestResponse
 from sessions_service import create_app
 from sessions_service.clock import utcnow
 from sessions_service.core import twofactor
+from sessions_service.core.events import LOGGER_NAME, EventFormatter
 from sessions_service.core.security import password_digest
 from sessions_service.data import queries
 from sessions_service.data.schema import upgrade_schema
@@ -406,7 +407,7 @@ def cli_invoker(database_url: str, apps: list[Flask]) -> Invoke:
     return invoke
 
 
-# --- security events, as the ``sessions_service.core.security`` logger writes them ---------------
+# --- security events, as the ``sessions_service.security`` logger writes them ---------------
 
 
 class SecurityEvents(logging.Handler):
@@ -417,7 +418,7 @@ class SecurityEvents(logging.Handler):
         self.events: list[dict[str, Any]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.events.append(json.loads(record.getMessage()))
+        self.events.append(json.loads(self.format(record)))
 
     def named(self, name: str) -> list[dict[str, Any]]:
         """The events called ``name``."""
@@ -430,13 +431,18 @@ class SecurityEvents(logging.Handler):
 
 @contextmanager
 def attached_to_security_log(handler: logging.Handler) -> Iterator[None]:
-    """``handler`` on the security logger for the block (after create_app configured it)."""
-    logger = logging.getLogger("sessions_service.core.security")
+    """``handler`` on the security logger for the block, formatting events as their JSON line
+    (the process's logging would; nothing configures it in the test process)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    handler.setFormatter(EventFormatter())
+    level = logger.level
+    logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     try:
         yield
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @pytest.fixture

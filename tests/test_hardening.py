@@ -288,7 +288,7 @@ def pg_proxy(database_url: str) -> Iterator[TcpProxy]:
 
 
 class EventLog(logging.Handler):
-    """Collects the records of ``sessions_service.core.security``."""
+    """Collects the records of ``sessions_service.security``."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -303,7 +303,7 @@ class EventLog(logging.Handler):
         records, self.records = self.records, []
         events = []
         for record in records:
-            message = record.getMessage()
+            message = self.format(record)
             self.seen.append(message)
             assert "\n" not in message and "\r" not in message, message
             event = json.loads(message)
@@ -316,7 +316,7 @@ class EventLog(logging.Handler):
 
 @pytest.fixture
 def security_log(app: Flask) -> Iterator[EventLog]:
-    """Attached after create_app ran (it configures the logger), removed afterwards."""
+    """Attached for the test (events rendered as their JSON line), removed afterwards."""
     handler = EventLog()
     with attached_to_security_log(handler):
         yield handler

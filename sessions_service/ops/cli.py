@@ -38,6 +38,7 @@ from sessions_service.data.schema import (
     upgrade_schema,
 )
 from sessions_service.ops import importer
+from sessions_service.ops.logconfig import configure_logging
 from sessions_service.ops.synthetic import synthetic_lines
 from sessions_service.state import get_engine, new_session, settings_of
 from sessions_service.web import events
@@ -554,4 +555,5 @@ for _command in COMMANDS:
 
 def main() -> None:
     """Console script entry point."""
+    configure_logging()  # this process's: commands' security events go to stderr
     cli.main(prog_name=PROG)

@@ -20,6 +20,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from sessions_service.core.twofactor import check_secret_keys
 from sessions_service.data.schema import SchemaNotCurrent, schema_is_current, upgrade_schema
+from sessions_service.ops.logconfig import configure_logging
 from sessions_service.state import get_engine, new_session, settings_of
 
 # The path only, never the query string: a client may put secrets there by mistake.
@@ -45,11 +46,16 @@ class _ScrubFilter(logging.Filter):
 
 
 class ServiceLogger(glogging.Logger):
-    """gunicorn's logger, with every access-log field and error-log line scrubbed."""
+    """gunicorn's logger, with every access-log field and error-log line scrubbed, and the
+    process's security-event logging unless the operator gave gunicorn a logging config."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         self.error_log.addFilter(_ScrubFilter())
+        # In the master, before any worker forks (they inherit it); --log-config,
+        # --log-config-json or logconfig_dict replace it, as they replace gunicorn's own.
+        if not (cfg.logconfig or cfg.logconfig_json or cfg.logconfig_dict):
+            configure_logging()
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)

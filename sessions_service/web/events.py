@@ -1,50 +1,37 @@
-"""Request ids and security events: one JSON line per event, never a secret.
+"""Request ids, and security events with the request's context.
 
-Events go to the ``sessions_service.core.security`` logger as single-line JSON (``json.dumps``
-escapes CR/LF, so user input cannot forge lines). Fields: time, event, outcome, userId, ip,
-requestId, and event-specific extras. Tokens, codes, passwords and TOTP secrets are never
-passed in.
+``emit`` is ``core.events.emit`` with the current request's client IP and request id; the
+record, its fields and its JSON line are core.events'. Where events go is configured by the
+process (``ops.logconfig``), not here.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import re
-import sys
 import uuid
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
-from sessions_service.clock import format_timestamp, utcnow
+from sessions_service.core import events
 from sessions_service.core.twofactor import Reason
 from sessions_service.web.clientip import request_ip
 
-log = logging.getLogger("sessions_service.core.security")
 REQUEST_ID_HEADER = "X-Request-Id"
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-MAX_FIELD = 128
-
-
-def _clip(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_FIELD:
-        return value[:MAX_FIELD] + "…"
-    return value
 
 
 def emit(event: str, outcome: str, *, user_id: str | None = None, **fields: Any) -> None:
-    """Write one security event."""
-    record: dict[str, Any] = {
-        "time": format_timestamp(utcnow()),
-        "event": event,
-        "outcome": outcome,
-        "userId": _clip(user_id),
-        "ip": request_ip() if has_request_context() else None,
-        "requestId": g.get("request_id") if has_request_context() else None,
-    }
-    record.update({key: _clip(value) for key, value in fields.items()})
-    log.info(json.dumps(record, ensure_ascii=True, separators=(",", ":")))
+    """Write one security event, with the client IP and request id of the current request."""
+    in_request = has_request_context()
+    events.emit(
+        event,
+        outcome,
+        user_id=user_id,
+        ip=request_ip() if in_request else None,
+        request_id=g.get("request_id") if in_request else None,
+        **fields,
+    )
 
 
 _TWO_FACTOR_EVENTS = {
@@ -74,12 +61,6 @@ def _echo_request_id(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Give every request an id (echoed in X-Request-Id) and make events visible."""
+    """Give every request an id (echoed in X-Request-Id)."""
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
