@@ -22,7 +22,7 @@ from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
 from sessions_service.clock import format_timestamp, utcnow
 from sessions_service.config import ConfigError, Settings, parse_secret_keys
-from sessions_service.core import twofactor
+from sessions_service.core import events, twofactor
 from sessions_service.core.security import KeyMismatch, generate_fernet_key
 from sessions_service.data import queries
 from sessions_service.data.errors import (
@@ -41,7 +41,6 @@ from sessions_service.ops import importer
 from sessions_service.ops.logconfig import configure_logging
 from sessions_service.ops.synthetic import synthetic_lines
 from sessions_service.state import get_engine, new_session, settings_of
-from sessions_service.web import events
 
 DEMO_SEED = 20230524
 PROG = "sessions-service"
