@@ -45,6 +45,12 @@ from sessions_service.web.schemas import validation_message
 
 log = logging.getLogger(__name__)
 
+# Rocket.Chat's request headers (the OpenAPI document names them from here).
+USER_ID_HEADER = "X-User-Id"
+AUTH_TOKEN_HEADER = "X-Auth-Token"  # noqa: S105  (a header name, not a secret)
+TWO_FACTOR_CODE_HEADER = "x-2fa-code"
+TWO_FACTOR_METHOD_HEADER = "x-2fa-method"
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -100,8 +106,8 @@ def current_principal() -> Principal:
 
 
 def _authenticate(now: datetime) -> Principal:
-    user_id = request.headers.get("X-User-Id", "")
-    token = request.headers.get("X-Auth-Token", "")
+    user_id = request.headers.get(USER_ID_HEADER, "")
+    token = request.headers.get(AUTH_TOKEN_HEADER, "")
     if not user_id or not token or len(token) > 512:
         events.emit("auth", "failure", claimed_user_id=user_id or None, path=request.path)
         raise Unauthorized()
@@ -212,8 +218,8 @@ def _require_two_factor(principal: Principal, now: datetime) -> bool:
     available = twofactor.available_methods(user, totp, cfg)
     if not available:
         return False
-    method = twofactor.choose_method(available, request.headers.get("x-2fa-method"))
-    code = request.headers.get("x-2fa-code")
+    method = twofactor.choose_method(available, request.headers.get(TWO_FACTOR_METHOD_HEADER))
+    code = request.headers.get(TWO_FACTOR_CODE_HEADER)
     outcome = _check_code(db, user, totp, method, code, now)
     events.two_factor(user.id, method, outcome.reason, request.path)
     if not outcome.accepted:

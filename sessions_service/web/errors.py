@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 LOGGED_OUT_MESSAGE = "You must be logged in to do this."
 
 
-def _envelope(
+def envelope(
     error: str, error_type: str | None = None, details: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Rocket.Chat's API error body: ``success``, ``error``, then ``errorType``/``details``."""
@@ -85,7 +85,7 @@ class InvalidParams(ApiError):
     ERROR_TYPE = "invalid-params"
 
     def __init__(self, what: str) -> None:
-        super().__init__(_envelope(_tagged(what, self.ERROR_TYPE), self.ERROR_TYPE))
+        super().__init__(envelope(_tagged(what, self.ERROR_TYPE), self.ERROR_TYPE))
 
 
 class InvalidSort(ApiError):
@@ -95,7 +95,7 @@ class InvalidSort(ApiError):
 
     def __init__(self, raw: str) -> None:
         super().__init__(
-            _envelope(
+            envelope(
                 _tagged(f'Invalid sort parameter provided: "{raw}"', self.ERROR_TYPE),
                 self.ERROR_TYPE,
                 {"helperMethod": "parseJsonQuery"},
@@ -109,7 +109,7 @@ class InvalidSortKeys(ApiError):
     ERROR_TYPE = "error-invalid-sort-keys"
 
     def __init__(self) -> None:
-        super().__init__(_envelope(self.ERROR_TYPE, self.ERROR_TYPE))
+        super().__init__(envelope(self.ERROR_TYPE, self.ERROR_TYPE))
 
 
 class Forbidden(ApiError):
@@ -120,7 +120,7 @@ class Forbidden(ApiError):
     def __init__(self) -> None:
         # The tag is in the text only: this body has no errorType.
         super().__init__(
-            _envelope(
+            envelope(
                 _tagged(
                     "User does not have the permissions required for this action",
                     "error-unauthorized",
@@ -135,7 +135,7 @@ class NotFound(ApiError):
     status = 404
 
     def __init__(self, message: str = "Session not found") -> None:
-        super().__init__(_envelope(message))
+        super().__init__(envelope(message))
 
 
 class TwoFactorError(ApiError):
@@ -144,7 +144,7 @@ class TwoFactorError(ApiError):
     def __init__(self, error_type: ErrorType, method: str, available: list[str]) -> None:
         self.error_type = error_type
         super().__init__(
-            _envelope(
+            envelope(
                 _tagged(TWO_FACTOR_MESSAGES[error_type], error_type),
                 error_type,
                 two_factor_details(method, available),
@@ -160,7 +160,7 @@ class SecretKeyWrong(ApiError):
 
     def __init__(self) -> None:
         super().__init__(
-            _envelope(
+            envelope(
                 _tagged(
                     "Two-factor secret cannot be read; the server's SESSIONS_SECRET_KEY is wrong",
                     self.ERROR_TYPE,
@@ -213,7 +213,7 @@ class TooManyRequests(ApiError):
 
     def __init__(self) -> None:
         super().__init__(
-            _envelope(
+            envelope(
                 _tagged("Too many filtered requests at once", self.ERROR_TYPE), self.ERROR_TYPE
             )
         )
@@ -225,7 +225,7 @@ class ServiceUnavailable(ApiError):
     status = 503
 
     def __init__(self) -> None:
-        super().__init__(_envelope("Service unavailable"))
+        super().__init__(envelope("Service unavailable"))
 
 
 _HTTP_MESSAGES = {
@@ -248,7 +248,7 @@ def _handle_api_error(exc: ApiError) -> Response:
 def _handle_http(exc: HTTPException) -> Response:
     status = exc.code or 500
     message = _HTTP_MESSAGES.get(status, exc.name)
-    response = _json(_envelope(message), status)
+    response = _json(envelope(message), status)
     if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
         response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
     return response
@@ -270,7 +270,7 @@ def _handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _handle_http(exc)
     log.exception("unhandled error")
-    return _json(_envelope("Internal server error"), 500)
+    return _json(envelope("Internal server error"), 500)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -9,7 +9,14 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
 from sessions_service.core.twofactor import ErrorType
-from sessions_service.web.auth import Policy, policy_of
+from sessions_service.web.auth import (
+    AUTH_TOKEN_HEADER,
+    TWO_FACTOR_CODE_HEADER,
+    TWO_FACTOR_METHOD_HEADER,
+    USER_ID_HEADER,
+    Policy,
+    policy_of,
+)
 from sessions_service.web.errors import InvalidParams, InvalidSort, InvalidSortKeys, TooManyRequests
 from sessions_service.web.schemas import (
     ErrorSchema,
@@ -23,12 +30,11 @@ from sessions_service.web.schemas import (
 
 TITLE = "sessions-service"
 VERSION = "1.0.0"
-API_PREFIX = "/api/v1"
 
 TWO_FACTOR_HEADERS = [
     {
         "in": "header",
-        "name": "x-2fa-code",
+        "name": TWO_FACTOR_CODE_HEADER,
         "required": False,
         "description": "TOTP code, 8-character backup code, or (password method) the "
         "lowercase SHA-256 hex digest of the password. Not needed within the remember window.",
@@ -36,7 +42,7 @@ TWO_FACTOR_HEADERS = [
     },
     {
         "in": "header",
-        "name": "x-2fa-method",
+        "name": TWO_FACTOR_METHOD_HEADER,
         "required": False,
         # Not an enum: as in Rocket.Chat, a value that names none of the user's methods is
         # ignored (the user's first method is used), not refused.
@@ -131,10 +137,10 @@ def build_spec(app: Flask) -> dict[str, Any]:
     plugin.map_to_openapi_type(SortField, "string", None)
     plugin.map_to_openapi_type(Timestamp, "string", "date-time")
     spec.components.security_scheme(
-        "userId", {"type": "apiKey", "in": "header", "name": "X-User-Id"}
+        "userId", {"type": "apiKey", "in": "header", "name": USER_ID_HEADER}
     )
     spec.components.security_scheme(
-        "authToken", {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}
+        "authToken", {"type": "apiKey", "in": "header", "name": AUTH_TOKEN_HEADER}
     )
     spec.options["security"] = [{"userId": [], "authToken": []}]
     spec.components.schema("Error", schema=ErrorSchema)

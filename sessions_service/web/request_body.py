@@ -19,12 +19,14 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sessions_service.web.errors import envelope
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 CHUNK = 16 * 1024
 
 
 def _json_error(start_response: Callable[..., Any], status: str, error: str) -> list[bytes]:
-    body = json.dumps({"success": False, "error": error}).encode()
+    body = json.dumps(envelope(error)).encode()
     start_response(
         status,
         [

@@ -21,7 +21,8 @@ def answer_options() -> Response | None:
     return response
 
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+API_PREFIX = "/api/v1"  # Rocket.Chat's REST prefix; the docs blueprint shares it
+bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 bp.before_request(answer_options)  # first: when it answers, no later hook runs
 bp.before_request(enforce_policy)
 
@@ -30,4 +31,4 @@ from sessions_service.web.api.docs import docs_bp  # noqa: E402
 
 docs_bp.before_request(answer_options)
 
-__all__ = ["bp", "docs_bp"]
+__all__ = ["API_PREFIX", "bp", "docs_bp"]

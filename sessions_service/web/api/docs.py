@@ -13,9 +13,10 @@ from typing import Any
 import flask_swagger_ui
 from flask import Blueprint, Response, abort, current_app, send_from_directory
 
+from sessions_service.web.api import API_PREFIX
 from sessions_service.web.openapi import build_spec
 
-docs_bp = Blueprint("docs", __name__, url_prefix="/api/v1")
+docs_bp = Blueprint("docs", __name__, url_prefix=API_PREFIX)
 
 SWAGGER_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
 OWN_STATIC = Path(__file__).resolve().parent.parent / "static"
