@@ -13,6 +13,8 @@ from sessions_service.data.base import Base, UTCDateTime
 
 ID_LENGTH = 17
 USER_AGENT_MAX = 512
+USERNAME_MAX = 255  # users.username and users.username_key
+EMAIL_MAX = 320  # users.email and users.email_key
 
 
 class User(Base):
@@ -21,10 +23,10 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
-    username: Mapped[str] = mapped_column(sa.String(255))
-    username_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
-    email: Mapped[str | None] = mapped_column(sa.String(320))
-    email_key: Mapped[str | None] = mapped_column(sa.String(320), unique=True)
+    username: Mapped[str] = mapped_column(sa.String(USERNAME_MAX))
+    username_key: Mapped[str] = mapped_column(sa.String(USERNAME_MAX), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(EMAIL_MAX))
+    email_key: Mapped[str | None] = mapped_column(sa.String(EMAIL_MAX), unique=True)
     name: Mapped[str | None] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     roles: Mapped[list[str]] = mapped_column(sa.JSON, default=lambda: ["user"])
