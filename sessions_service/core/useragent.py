@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import ua_parser
+
+from sessions_service.data.models import Device, OperatingSystem
 
 _VERSION = re.compile(r"\d+(?:\.\d+){0,2}")
 _DESKTOP_APP = re.compile(r"Rocket\.Chat/(\d+(?:\.\d+)+)")
 MOBILE_APP_NAME = "RC Mobile"
-
-
-@dataclass(frozen=True)
-class OperatingSystem:
-    """The device's OS as the API shows it."""
-
-    name: str
-    version: str
-
-
-@dataclass(frozen=True)
-class Device:
-    """What the API shows as ``device``."""
-
-    type: str
-    name: str
-    long_version: str
-    os: OperatingSystem
-    version: str
 
 
 def _join(*parts: str | None) -> str:

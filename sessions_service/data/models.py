@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sessions_service.clock import utcnow
-from sessions_service.core.useragent import Device, OperatingSystem
 from sessions_service.data.base import Base, UTCDateTime
+from sessions_service.data.ids import ID_LENGTH
 
-ID_LENGTH = 17
 USER_AGENT_MAX = 512
 USERNAME_MAX = 255  # users.username and users.username_key
 EMAIL_MAX = 320  # users.email and users.email_key
+
+
+@dataclass(frozen=True)
+class OperatingSystem:
+    """The device's OS as the API shows it."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Device:
+    """What the API shows as ``device``: stored in the ``device_*`` columns of a session."""
+
+    type: str
+    name: str
+    long_version: str
+    os: OperatingSystem
+    version: str
 
 
 class User(Base):

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sessions_service.clock import format_timestamp, utcnow
-from sessions_service.core.security import ID_ALPHABET
-from sessions_service.core.useragent import Device, parse_user_agent
+from sessions_service.core.useragent import parse_user_agent
+from sessions_service.data.ids import ID_ALPHABET, ID_LENGTH
+from sessions_service.data.models import Device
 from sessions_service.web.schemas import DeviceSchema
 
-ID_LENGTH = 17
 SESSIONS_PER_USER = 20
 DEFAULT_DAYS = 90
 LOGGED_OUT_FRACTION = 1 / 3

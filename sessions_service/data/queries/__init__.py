@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session, contains_eager
 
 from sessions_service.core import identity
 from sessions_service.core.identity import fold
-from sessions_service.core.security import hash_password, hash_token, new_id, new_token
+from sessions_service.core.security import hash_password, hash_token, new_token
 from sessions_service.core.useragent import parse_user_agent
 from sessions_service.data.dialect import regex_match, sort_text
+from sessions_service.data.ids import new_id
 from sessions_service.data.models import (
-    ID_LENGTH,
     USER_AGENT_MAX,
     SessionCount,
     Totp,
@@ -160,7 +160,7 @@ def create_session(
     host = host.replace("\x00", "")
     device = parse_user_agent(user_agent)
     session = UserSession(
-        id=new_id(ID_LENGTH),
+        id=new_id(),
         user_id=user.id,
         token_hash=hash_token(token),
         ip=ip,
