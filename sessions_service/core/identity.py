@@ -6,7 +6,7 @@ looked up (the CLI, the demo, the importer and login all come through here).
 - Emails: one ``@`` with text on both sides, no whitespace.
 - Control, format (zero-width, bidi) and other invisible characters are refused in both.
 - Usernames and emails share one namespace of case-folded keys (``fold``): a username may not
-  equal someone's email and the reverse (``queries.create_user`` enforces it).
+  equal someone's email and the reverse (``accounts.create_user`` enforces it).
 
 Flask-free and database-free (only the column lengths come from the models), so every entry
 point can use the same rules.

@@ -13,6 +13,7 @@ from sessions_service.data.base import Base, UTCDateTime
 from sessions_service.data.ids import ID_LENGTH
 
 USER_AGENT_MAX = 512
+HOST_MAX = 255
 USERNAME_MAX = 255  # users.username and users.username_key
 EMAIL_MAX = 320  # users.email and users.email_key
 
@@ -67,7 +68,7 @@ class UserSession(Base):
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     ip: Mapped[str] = mapped_column(sa.String(45), default="")
-    host: Mapped[str] = mapped_column(sa.String(255), default="")
+    host: Mapped[str] = mapped_column(sa.String(HOST_MAX), default="")
     # device_type NULL means the login sent no User-Agent (no "device" in the API).
     device_type: Mapped[str | None] = mapped_column(sa.String(32))
     device_name: Mapped[str | None] = mapped_column(sa.String(255))

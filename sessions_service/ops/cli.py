@@ -22,7 +22,7 @@ from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
 from sessions_service.clock import format_timestamp, utcnow
 from sessions_service.config import ConfigError, Settings, parse_secret_keys
-from sessions_service.core import twofactor
+from sessions_service.core import accounts, logins, twofactor
 from sessions_service.core.security import KeyMismatch, generate_fernet_key
 from sessions_service.data import queries
 from sessions_service.data.errors import (
@@ -177,7 +177,7 @@ def users_create(
         _check_password(password)
     with new_session() as db:
         try:
-            user = queries.create_user(
+            user = accounts.create_user(
                 db,
                 username,
                 password,
@@ -187,7 +187,7 @@ def users_create(
                 bcrypt_rounds=_settings().bcrypt_rounds,
                 username_pattern=_settings().username_pattern,
             )
-        except queries.UserExists as exc:
+        except accounts.UserExists as exc:
             raise CliError(f"{exc} — see: {PROG} users list") from None
         except ValueError as exc:
             raise CliError(str(exc)) from None
@@ -196,7 +196,7 @@ def users_create(
 
 
 def _user_or_fail(db: Any, username: str) -> Any:
-    user = queries.get_user_by_username(db, username)
+    user = accounts.get_user_by_username(db, username)
     if user is None:
         raise CliError(f"no such user: {username} — see: {PROG} users list")
     return user
@@ -261,7 +261,7 @@ def users_set_password(username: str, password: str) -> None:
     _check_password(password)
     with new_session() as db:
         user = _user_or_fail(db, username)
-        queries.set_password(db, user, password, bcrypt_rounds=_settings().bcrypt_rounds)
+        accounts.set_password(db, user, password, bcrypt_rounds=_settings().bcrypt_rounds)
         db.commit()
         events.emit("user.set-password", "success", user_id=user.id, by="cli")
         _echo_json({"userId": user.id, "hasPassword": True})
@@ -329,7 +329,7 @@ def tokens_create(username: str, bypass_2fa: bool) -> None:
         user = _user_or_fail(db, username)
         if not user.active:
             raise CliError(f"user is not active: {username} — activate it: {PROG} users activate")
-        session, token = queries.create_session(
+        session, token = logins.create_session(
             db,
             user,
             user_agent=None,

@@ -1,4 +1,8 @@
-"""Reads and writes of login sessions. Every function takes a Session first and never commits."""
+"""Reads and writes of login sessions, from ready values: a token's hash, never the token; the
+device already parsed (core.logins makes both).
+
+Every function takes a Session first and never commits.
+"""
 
 from __future__ import annotations
 
@@ -7,47 +11,48 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
 
-from sessions_service.core.security import hash_token, new_token
-from sessions_service.core.useragent import parse_user_agent
 from sessions_service.data.ids import new_id
-from sessions_service.data.models import USER_AGENT_MAX, User, UserSession
+from sessions_service.data.models import HOST_MAX, USER_AGENT_MAX, Device, UserSession
 
 ACTIVITY_RESOLUTION = timedelta(minutes=1)
 
 
-def create_session(
+def storable_user_agent(raw: str | None) -> str | None:
+    """A User-Agent as the column keeps it: without NUL (PostgreSQL text cannot hold it), cut
+    to USER_AGENT_MAX; None when nothing is left. Headers are otherwise kept as sent."""
+    return (raw or "").replace("\x00", "")[:USER_AGENT_MAX] or None
+
+
+def insert_session(
     db: Session,
-    user: User,
     *,
+    user_id: str,
+    token_hash: str,
+    device: Device | None,
     user_agent: str | None,
     ip: str,
     host: str,
-    now: datetime,
-    expiration_days: int,
+    login_at: datetime,
+    expires_at: datetime,
     bypass_2fa: bool = False,
-) -> tuple[UserSession, str]:
-    """Open a login session for ``user``; returns it and the plain token (stored hashed)."""
-    token = new_token()
-    # NUL cannot be stored in PostgreSQL text; headers are otherwise kept as sent.
-    user_agent = (user_agent or "").replace("\x00", "")[:USER_AGENT_MAX] or None
-    host = host.replace("\x00", "")
-    device = parse_user_agent(user_agent)
+) -> UserSession:
+    """Add a login session from ready values (the token's hash, the parsed device)."""
     session = UserSession(
         id=new_id(),
-        user_id=user.id,
-        token_hash=hash_token(token),
+        user_id=user_id,
+        token_hash=token_hash,
         ip=ip,
-        host=host[:255],
-        user_agent=user_agent,
-        login_at=now,
-        last_activity_at=now,
-        expires_at=now + timedelta(days=expiration_days),
+        host=host.replace("\x00", "")[:HOST_MAX],
+        user_agent=storable_user_agent(user_agent),
+        login_at=login_at,
+        last_activity_at=login_at,
+        expires_at=expires_at,
         bypass_2fa=bypass_2fa,
     )
     session.device = device
     db.add(session)
     db.flush()
-    return session, token
+    return session
 
 
 def active_conditions(now: datetime) -> list[sa.ColumnElement[bool]]:
@@ -55,13 +60,13 @@ def active_conditions(now: datetime) -> list[sa.ColumnElement[bool]]:
     return [UserSession.logout_at.is_(None), UserSession.expires_at > now]
 
 
-def find_active_session_by_token(db: Session, token: str, now: datetime) -> UserSession | None:
-    """The active session (with its user loaded) whose token hashes to the stored hash."""
+def find_active_session(db: Session, token_hash: str, now: datetime) -> UserSession | None:
+    """The active session (with its user loaded) whose token hash is ``token_hash``."""
     stmt = (
         sa.select(UserSession)
         .join(UserSession.user)
         .options(contains_eager(UserSession.user))
-        .where(UserSession.token_hash == hash_token(token), *active_conditions(now))
+        .where(UserSession.token_hash == token_hash, *active_conditions(now))
     )
     return db.scalar(stmt)
 

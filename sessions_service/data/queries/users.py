@@ -1,54 +1,51 @@
-"""Reads and writes of users. Every function takes a Session first and never commits."""
+"""Reads and writes of users, from ready values: names already normalised and case-folded into
+their keys, passwords already hashed (core.accounts applies those rules).
+
+Every function takes a Session first and never commits.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from sessions_service.core import identity
-from sessions_service.core.identity import fold
-from sessions_service.core.security import hash_password
 from sessions_service.data.ids import new_id
 from sessions_service.data.models import Totp, User
 
 
-class UserExists(ValueError):
-    """The username or email is taken (case-insensitively, as a username or as an email)."""
-
-
-def create_user(
-    db: Session,
-    username: str,
-    password: str | None,
-    *,
-    name: str | None = None,
-    email: str | None = None,
-    roles: Sequence[str] = ("user",),
-    bcrypt_rounds: int = 10,
-    username_pattern: str = identity.USERNAME_PATTERN,
-) -> User:
-    """Add a user under the identity rules; raises IdentityError, or UserExists when the
-    username or email equals anyone's username or email."""
-    username = identity.normalize_username(username, username_pattern)
-    email = identity.normalize_email(email) if email else None
-    keys = sorted({fold(username), fold(email)} if email else {fold(username)})
+def any_key_taken(db: Session, keys: Iterable[str]) -> bool:
+    """True when any of ``keys`` is someone's ``username_key`` or ``email_key``."""
+    keys = sorted(set(keys))
     clash = sa.or_(User.username_key.in_(keys), User.email_key.in_(keys))
-    if db.scalar(sa.select(User.id).where(clash).limit(1)):
-        raise UserExists(f"username or email already exists: {username}")
+    return db.scalar(sa.select(User.id).where(clash).limit(1)) is not None
+
+
+def insert_user(
+    db: Session,
+    *,
+    username: str,
+    username_key: str,
+    email: str | None,
+    email_key: str | None,
+    name: str | None,
+    roles: Sequence[str],
+    password_hash: str | None,
+) -> User:
+    """Add an active user from ready values (normalised names, their keys, a password hash)."""
     user = User(
         id=new_id(),
         username=username,
-        username_key=fold(username),
+        username_key=username_key,
         email=email,
-        email_key=fold(email) if email else None,
+        email_key=email_key,
         name=name,
         active=True,
         roles=list(dict.fromkeys(roles)) or ["user"],
-        password_hash=hash_password(password, bcrypt_rounds) if password else None,
+        password_hash=password_hash,
         twofa_failed_attempts=0,
     )
     db.add(user)
@@ -56,17 +53,14 @@ def create_user(
     return user
 
 
-def find_user_for_login(db: Session, login: str) -> User | None:
-    """A user by username or email, normalised and case-folded as identity.py stores them."""
-    key = identity.login_key(login)
-    if key is None:
-        return None
+def find_user_by_key(db: Session, key: str) -> User | None:
+    """The user whose ``username_key`` or ``email_key`` is ``key``."""
     return db.scalar(sa.select(User).where(sa.or_(User.username_key == key, User.email_key == key)))
 
 
-def get_user_by_username(db: Session, username: str) -> User | None:
-    """A user by username, case-insensitively."""
-    return db.scalar(sa.select(User).where(User.username_key == fold(username)))
+def find_user_by_username_key(db: Session, username_key: str) -> User | None:
+    """The user whose ``username_key`` is ``username_key``."""
+    return db.scalar(sa.select(User).where(User.username_key == username_key))
 
 
 @dataclass(frozen=True)
@@ -119,9 +113,9 @@ def set_active(db: Session, user: User, active: bool) -> None:
     db.flush()
 
 
-def set_password(db: Session, user: User, password: str, *, bcrypt_rounds: int = 10) -> None:
+def set_password_hash(db: Session, user: User, password_hash: str) -> None:
     """Replace a user's password hash."""
-    user.password_hash = hash_password(password, bcrypt_rounds)
+    user.password_hash = password_hash
     db.flush()
 
 
