@@ -8,6 +8,7 @@ from typing import Any
 
 import re2
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -86,6 +87,12 @@ def sort_text(column: Any, dialect: str, *, nullable: bool) -> ColumnElement[Any
     if dialect == "postgresql":
         return expr.collate("C")
     return expr  # SQLite's default BINARY collation compares UTF-8 bytes = code points
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched (both drivers count matched, not changed)."""
+    # Session.execute is typed as returning Result; DML gives a CursorResult, which counts.
+    return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 def upsert(db: Session, table: sa.Table) -> Any:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
 
+from sessions_service.data.dialect import rows_affected
 from sessions_service.data.ids import new_id
 from sessions_service.data.models import HOST_MAX, USER_AGENT_MAX, Device, UserSession
 
@@ -93,7 +94,7 @@ def logout_session(
     result = db.execute(
         sa.update(UserSession).where(*conditions).values(logout_at=now, logout_by=by_user_id)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return rows_affected(result) == 1
 
 
 def authorize_two_factor(db: Session, session_id: str, until: datetime, fingerprint: str) -> None:
@@ -125,4 +126,4 @@ def logout_user_sessions(db: Session, user_id: str, by_user_id: str | None, now:
         .where(UserSession.user_id == user_id, *active_conditions(now))
         .values(logout_at=now, logout_by=by_user_id)
     )
-    return int(getattr(result, "rowcount", 0))
+    return rows_affected(result)
