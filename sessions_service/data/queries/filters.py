@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
 
-from sessions_service.data.dialect import regex_match, sort_text
+from sessions_service.data.dialect import database_collation, regex_match, sort_text
 from sessions_service.data.models import SessionCount, User, UserSession
 from sessions_service.data.queries.sessions import active_conditions
 
@@ -48,25 +48,24 @@ class Page:
     total: int
 
 
-def _sort_key(key: str, dialect: str) -> Any:
+def _sort_key(key: str) -> Any:
     column, nullable = SORT_COLUMNS[key]
-    return column if key == "loginAt" else sort_text(column, dialect, nullable=nullable)
+    return column if key == "loginAt" else sort_text(column, nullable=nullable)
 
 
-def _order_by(sort: Sequence[tuple[str, int]], dialect: str) -> list[Any]:
+def _order_by(sort: Sequence[tuple[str, int]]) -> list[Any]:
     clauses = [
-        _sort_key(key, dialect).asc() if direction == 1 else _sort_key(key, dialect).desc()
-        for key, direction in sort
+        _sort_key(key).asc() if direction == 1 else _sort_key(key).desc() for key, direction in sort
     ]
     # sessionId is the final tie-breaker so pages never overlap or skip.
-    tie = sort_text(UserSession.id, dialect, nullable=False)
+    tie = sort_text(UserSession.id, nullable=False)
     clauses.append(tie.asc() if sort[0][1] == 1 else tie.desc())
     return clauses
 
 
-def _matching_values(db: Session, column: Any, pattern: str, dialect: str) -> list[str]:
+def _matching_values(db: Session, column: Any, pattern: str) -> list[str]:
     """Distinct values of a low-cardinality column that match (a loose index scan)."""
-    expr = sort_text(column, dialect, nullable=True)  # the px_ index's expression
+    expr = sort_text(column, nullable=True)  # the px_ index's expression
     not_ended = UserSession.logout_at.is_(None)
     first = sa.select(expr).where(not_ended).order_by(expr).limit(1).scalar_subquery()
     values = sa.select(first.label("v")).cte("distinct_values", recursive=True)
@@ -74,9 +73,8 @@ def _matching_values(db: Session, column: Any, pattern: str, dialect: str) -> li
         sa.select(expr).where(not_ended, expr > values.c.v).order_by(expr).limit(1)
     ).scalar_subquery()
     values = values.union_all(sa.select(following).where(values.c.v.is_not(None)))
-    value = values.c.v.collate("default") if dialect == "postgresql" else values.c.v
     stmt = sa.select(values.c.v).where(
-        values.c.v.is_not(None), regex_match(value, pattern, dialect)
+        values.c.v.is_not(None), regex_match(database_collation(values.c.v), pattern)
     )
     return list(db.scalars(stmt))
 
@@ -95,11 +93,9 @@ class _Filter:
         return sa.or_(*self.device, *self.other)
 
 
-def _filter_parts(db: Session, pattern: str, dialect: str) -> _Filter:
+def _filter_parts(db: Session, pattern: str) -> _Filter:
     """Resolve the pattern on users and device values first, so each part has an index."""
-    user_match = sa.or_(
-        *(regex_match(c, pattern, dialect) for c in (User.username, User.name, User.id))
-    )
+    user_match = sa.or_(*(regex_match(c, pattern) for c in (User.username, User.name, User.id)))
     user_ids = list(db.scalars(sa.select(User.id).where(user_match).limit(USER_ID_LIST_LIMIT + 1)))
     other: list[sa.ColumnElement[bool]] = []
     if len(user_ids) > USER_ID_LIST_LIMIT:
@@ -107,19 +103,19 @@ def _filter_parts(db: Session, pattern: str, dialect: str) -> _Filter:
     elif user_ids:
         other.append(UserSession.user_id.in_(user_ids))
     # id, ip and host are NOT NULL, so these regexes are never NULL either.
-    other += [regex_match(c, pattern, dialect) for c in SESSION_FILTER_COLUMNS]
+    other += [regex_match(c, pattern) for c in SESSION_FILTER_COLUMNS]
     device: list[sa.ColumnElement[bool]] = []
     for column in DEVICE_FILTER_COLUMNS:
-        values = _matching_values(db, column, pattern, dialect)
+        values = _matching_values(db, column, pattern)
         named = [v for v in values if v != ""]
         if named:
-            device.append(sort_text(column, dialect, nullable=True).in_(named))
+            device.append(sort_text(column, nullable=True).in_(named))
         if "" in values:  # '' stands for NULL too in the index; NULL never matches
             device.append(sa.and_(column.is_not(None), column == ""))
     return _Filter(device, other)
 
 
-def _own_filter(user_id: str, pattern: str, dialect: str, now: datetime) -> sa.ColumnElement[bool]:
+def _own_filter(user_id: str, pattern: str, now: datetime) -> sa.ColumnElement[bool]:
     """The pattern over one user's active sessions only (sessions/list).
 
     Those rows are materialized first, so no plan can run the regex on another user's row
@@ -139,7 +135,7 @@ def _own_filter(user_id: str, pattern: str, dialect: str, now: datetime) -> sa.C
         .cte("own_sessions")
         .prefix_with("MATERIALIZED")
     )
-    matching = sa.select(own.c.id).where(sa.or_(*(regex_match(c, pattern, dialect) for c in own.c)))
+    matching = sa.select(own.c.id).where(sa.or_(*(regex_match(c, pattern) for c in own.c)))
     return UserSession.id.in_(matching)
 
 
@@ -191,15 +187,14 @@ def list_sessions(
     Same rows, order and total as joining users and matching every field with the regex;
     shaped so that each case can use an index (migration 0002).
     """
-    dialect = db.get_bind().dialect.name
     conditions = active_conditions(now)
     if user_id is not None:
         conditions.append(UserSession.user_id == user_id)
     if pattern and user_id is not None:
-        conditions.append(_own_filter(user_id, pattern, dialect, now))
+        conditions.append(_own_filter(user_id, pattern, now))
         total = _count(db, *conditions)
     elif pattern:
-        found = _filter_parts(db, pattern, dialect)
+        found = _filter_parts(db, pattern)
         total = _filtered_total(db, conditions, found)
         conditions.append(found.condition())
     elif user_id is not None:
@@ -212,12 +207,12 @@ def list_sessions(
     ids = sa.select(UserSession.id).where(*conditions)
     if any(key in USER_SORT_KEYS for key, _ in sort):
         ids = ids.join(UserSession.user)
-    page_ids = ids.order_by(*_order_by(sort, dialect)).offset(offset).limit(count).subquery()
+    page_ids = ids.order_by(*_order_by(sort)).offset(offset).limit(count).subquery()
     stmt = (
         sa.select(UserSession)
         .join(UserSession.user)
         .join(page_ids, page_ids.c.id == UserSession.id)
         .options(contains_eager(UserSession.user))
-        .order_by(*_order_by(sort, dialect))
+        .order_by(*_order_by(sort))
     )
     return Page(list(db.scalars(stmt)), total)
