@@ -5,9 +5,10 @@ all of them are importable from here (``queries.list_sessions``).
 """
 
 from sessions_service.data.queries.filters import (
+    DEFAULT_SORT,
     DEVICE_FILTER_COLUMNS,
     SESSION_FILTER_COLUMNS,
-    SORT_COLUMNS,
+    SORT_KEYS,
     USER_SORT_KEYS,
     Page,
     list_sessions,
@@ -38,9 +39,10 @@ from sessions_service.data.queries.users import (
 
 __all__ = [
     "ACTIVITY_RESOLUTION",
+    "DEFAULT_SORT",
     "DEVICE_FILTER_COLUMNS",
     "SESSION_FILTER_COLUMNS",
-    "SORT_COLUMNS",
+    "SORT_KEYS",
     "USER_SORT_KEYS",
     "Page",
     "UserRecord",

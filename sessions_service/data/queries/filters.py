@@ -17,16 +17,19 @@ from sessions_service.data.dialect import database_collation, regex_match, sort_
 from sessions_service.data.models import SessionCount, User, UserSession
 from sessions_service.data.queries.sessions import active_conditions
 
-# Sort keys: (column, may it be NULL). Text keys sort NULL as '' and by code point.
-SORT_COLUMNS: dict[str, tuple[Any, bool]] = {
-    "loginAt": (UserSession.login_at, False),
-    "device.name": (UserSession.device_name, True),
-    "device.os.name": (UserSession.device_os_name, True),
-    "device.os.version": (UserSession.device_os_version, True),
-    "_user.name": (User.name, True),
-    "_user.username": (User.username, False),
+# The API's sort keys (the only ones it accepts) and what each sorts by: text keys sort NULL
+# as '' and by code point, as the px_* indexes of migration 0002 hold them.
+SORT_KEYS: dict[str, Any] = {
+    "loginAt": UserSession.login_at,
+    "device.name": sort_text(UserSession.device_name, nullable=True),
+    "device.os.name": sort_text(UserSession.device_os_name, nullable=True),
+    "device.os.version": sort_text(UserSession.device_os_version, nullable=True),
+    "_user.name": sort_text(User.name, nullable=True),
+    "_user.username": sort_text(User.username, nullable=False),
 }
-USER_SORT_KEYS = {"_user.name", "_user.username"}
+DEFAULT_SORT: list[tuple[str, int]] = [("loginAt", -1)]
+# Keys of the session's user (Rocket.Chat's ``_user``): sorting by them joins users.
+USER_SORT_KEYS = frozenset(key for key in SORT_KEYS if key.startswith("_user."))
 # Filtered device fields: few distinct values, so the pattern runs once per value.
 DEVICE_FILTER_COLUMNS = (
     UserSession.device_name,
@@ -48,14 +51,9 @@ class Page:
     total: int
 
 
-def _sort_key(key: str) -> Any:
-    column, nullable = SORT_COLUMNS[key]
-    return column if key == "loginAt" else sort_text(column, nullable=nullable)
-
-
 def _order_by(sort: Sequence[tuple[str, int]]) -> list[Any]:
     clauses = [
-        _sort_key(key).asc() if direction == 1 else _sort_key(key).desc() for key, direction in sort
+        SORT_KEYS[key].asc() if direction == 1 else SORT_KEYS[key].desc() for key, direction in sort
     ]
     # sessionId is the final tie-breaker so pages never overlap or skip.
     tie = sort_text(UserSession.id, nullable=False)
