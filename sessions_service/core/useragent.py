@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import ua_parser
 
@@ -70,3 +71,14 @@ def parse_user_agent(raw: str | None) -> Device | None:
     long_version = _join(agent.major, agent.minor, agent.patch, agent.patch_minor)
     kind = "mobile" if os.name in ("iOS", "Android") else "browser"
     return Device(kind, agent.family, long_version, os, _short_version(long_version))
+
+
+def device_document(device: Device) -> dict[str, Any]:
+    """The device as Rocket.Chat's session documents (and the API) show it."""
+    return {
+        "type": device.type,
+        "name": device.name,
+        "longVersion": device.long_version,
+        "os": {"name": device.os.name, "version": device.os.version},
+        "version": device.version,
+    }
