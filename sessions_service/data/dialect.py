@@ -57,8 +57,7 @@ def regex_match(column: Any, pattern: str) -> ColumnElement[bool]:
     PostgreSQL renders flags "i" as ``~*``. SQLite renders ``REGEXP`` and ignores the flags: its
     ``regexp`` function is RE2's, case-insensitive itself (sqlite_setup replaces the dialect's).
     """
-    # Typed as plain String: a bind typed by the column would render the same cast, but a
-    # length-bound type must never cut the pattern.
+    # Bound as plain String whatever the column's type, as the pattern always has been.
     return column.regexp_match(sa.bindparam(None, pattern, sa.String), flags="i")
 
 
