@@ -56,6 +56,7 @@ from sessions_service import create_app
 from sessions_service.clock import utcnow
 from sessions_service.data import queries
 from sessions_service.data.models import User, UserSession
+from sessions_service.data.queries import DEFAULT_SORT
 from sessions_service.ops.synthetic import synthetic_lines
 from sessions_service.state import get_engine, new_session
 
@@ -64,7 +65,6 @@ SCRIPT = shutil.which("sessions-service", path=str(Path(sys.executable).parent))
 )
 ADMIN = "bench-admin"
 PAGE_SIZE = 50
-DEFAULT_SORT = [("loginAt", -1)]
 START_TIMEOUT = 60
 STOP_TIMEOUT = 30
 HTTP_TIMEOUT = 120

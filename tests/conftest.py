@@ -28,10 +28,9 @@ from werkzeug.test import TestResponse
 
 from sessions_service import create_app
 from sessions_service.clock import utcnow
-from sessions_service.core import twofactor
+from sessions_service.core import accounts, logins, twofactor
 from sessions_service.core.events import LOGGER_NAME, EventFormatter
 from sessions_service.core.security import password_digest
-from sessions_service.data import queries
 from sessions_service.data.schema import upgrade_schema
 from sessions_service.ops.cli import cli
 from sessions_service.state import get_engine, new_session, settings_of
@@ -235,7 +234,7 @@ class Helpers:
     ) -> Account:
         settings = settings_of(self.app)
         with new_session(self.app) as db:
-            user = queries.create_user(
+            user = accounts.create_user(
                 db,
                 username,
                 password,
@@ -279,7 +278,7 @@ class Helpers:
 
     def session_id_for(self, token: str) -> str:
         with new_session(self.app) as db:
-            found = queries.find_active_session_by_token(db, token, utcnow())
+            found = logins.find_active_session_by_token(db, token, utcnow())
             assert found is not None
             return found.id
 
@@ -296,9 +295,9 @@ class Helpers:
         """A session written straight to the database (fast, any login time)."""
         settings = settings_of(self.app)
         with new_session(self.app) as db:
-            user = queries.get_user_by_username(db, account.username)
+            user = accounts.get_user_by_username(db, account.username)
             assert user is not None
-            session, token = queries.create_session(
+            session, token = logins.create_session(
                 db,
                 user,
                 user_agent=user_agent,

@@ -116,7 +116,6 @@ def _bind_time(app, value):
 
 
 def _reference(db, now, pattern: str | None, user_id: str | None = None) -> list[dict[str, Any]]:
-    dialect = db.get_bind().dialect.name
     stmt = (
         sa.select(
             UserSession.id,
@@ -133,7 +132,7 @@ def _reference(db, now, pattern: str | None, user_id: str | None = None) -> list
     if user_id:
         stmt = stmt.where(UserSession.user_id == user_id)
     if pattern:
-        stmt = stmt.where(sa.or_(*(regex_match(c, pattern, dialect) for c in FIELDS)))
+        stmt = stmt.where(sa.or_(*(regex_match(c, pattern) for c in FIELDS)))
     return [row._asdict() for row in db.execute(stmt)]
 
 

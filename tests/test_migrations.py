@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from sessions_service.clock import utcnow
+from sessions_service.core import accounts, logins
 from sessions_service.data import queries
 from sessions_service.data.schema import downgrade_schema, schema_is_current, upgrade_schema
 from sessions_service.state import get_engine, new_session, settings_of
@@ -57,9 +58,9 @@ def test_down_and_up_again_keeps_sessions_and_rebuilds_counts(tmp_path, blank_ur
     try:
         upgrade_schema(settings_of(app))
         with new_session(app) as db:
-            user = queries.create_user(db, "mover", "pw", bcrypt_rounds=4)
+            user = accounts.create_user(db, "mover", "pw", bcrypt_rounds=4)
             for _ in range(7):
-                queries.create_session(
+                logins.create_session(
                     db, user, user_agent=None, ip="", host="", now=utcnow(), expiration_days=90
                 )
             db.commit()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-
-from werkzeug.datastructures import Headers
+from typing import Protocol
 
 
 def valid_ip(value: str | None) -> str | None:
@@ -24,9 +22,15 @@ def valid_ip(value: str | None) -> str | None:
     return str(address)
 
 
-def client_ip(
-    headers: Mapping[str, str] | Headers, remote_addr: str | None, forwarded_count: int
-) -> str:
+class HeaderSource(Protocol):
+    """Request headers by name: a dict, or a web framework's headers object."""
+
+    def get(self, key: str, default: str, /) -> str:
+        """The header's value, or ``default`` when it was not sent."""
+        ...
+
+
+def client_ip(headers: HeaderSource, remote_addr: str | None, forwarded_count: int) -> str:
     """The N-th X-Forwarded-For address from the right, else X-Real-IP, else the socket.
 
     Returns "" when the chosen value is not an IP address: such a value is never stored.
@@ -35,7 +39,7 @@ def client_ip(
         forwarded = [p.strip() for p in headers.get("X-Forwarded-For", "").split(",") if p.strip()]
         if len(forwarded) >= forwarded_count:
             return valid_ip(forwarded[-forwarded_count]) or ""
-        real_ip = headers.get("X-Real-IP")
+        real_ip = headers.get("X-Real-IP", "")
         if real_ip:
             return valid_ip(real_ip) or ""
     return valid_ip(remote_addr) or ""

@@ -6,22 +6,19 @@ looked up (the CLI, the demo, the importer and login all come through here).
 - Emails: one ``@`` with text on both sides, no whitespace.
 - Control, format (zero-width, bidi) and other invisible characters are refused in both.
 - Usernames and emails share one namespace of case-folded keys (``fold``): a username may not
-  equal someone's email and the reverse (``queries.create_user`` enforces it).
+  equal someone's email and the reverse (``accounts.create_user`` enforces it).
 
-Flask-free and database-free, so every entry point can use the same rules.
+Flask-free and database-free (only the column lengths come from the models), so every entry
+point can use the same rules.
 """
 
 from __future__ import annotations
 
-import functools
 import unicodedata
-from typing import Any
 
-import re2
+from sessions_service.config import USERNAME_PATTERN, compile_username_pattern
+from sessions_service.data.models import EMAIL_MAX, USERNAME_MAX
 
-USERNAME_PATTERN = "[0-9a-zA-Z-_.]+"
-USERNAME_MAX = 255  # users.username and users.username_key
-EMAIL_MAX = 320  # users.email and users.email_key
 # Letters and symbols that render as nothing (NFKC keeps them): Hangul fillers, the Mongolian
 # vowel separator, the Braille blank. Categories Cc/Cf/Co/Cs/Cn/Zl/Zp are refused by category.
 _INVISIBLE = frozenset("\u115f\u1160\u180e\u2800\u3164\uffa0")
@@ -31,16 +28,6 @@ _SHOWN = 64  # characters of a refused value echoed in an error
 
 class IdentityError(ValueError):
     """A username or email breaks the identity rules; the message says which rule."""
-
-
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
-
-
-@functools.lru_cache(maxsize=8)
-def compile_username_pattern(pattern: str) -> Any:
-    """The compiled RE2 pattern (linear time whatever the operator wrote); raises re2.error."""
-    return re2.compile(pattern, _RE2_OPTIONS)
 
 
 def _shown(value: str) -> str:

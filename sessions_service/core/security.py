@@ -1,4 +1,4 @@
-"""Random ids and tokens, token hashing, password hashing and secret encryption."""
+"""Random tokens, token hashing, password hashing and secret encryption (ids: data.ids)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,7 @@ from collections.abc import Sequence
 import bcrypt
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
 BACKUP_CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
-
-
-def new_id(length: int = 17) -> str:
-    """A Meteor/Rocket.Chat style random id."""
-    return "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
 
 
 def new_token() -> str:

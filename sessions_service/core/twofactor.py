@@ -29,6 +29,7 @@ from sessions_service.core.security import (
     reencrypt_secret,
 )
 from sessions_service.data import queries
+from sessions_service.data.dialect import rows_affected
 from sessions_service.data.models import BackupCode, Totp, User, UserSession
 
 TOTP_PERIOD = 30
@@ -119,7 +120,7 @@ def _accept_step(db: Session, user_id: str, step: int) -> bool:
         )
         .values(last_step=step)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return rows_affected(result) == 1
 
 
 def _matching_backup_code(db: Session, user_id: str, code: str) -> int | None:
@@ -144,7 +145,7 @@ def _accept_backup_code(db: Session, row_id: int, now: datetime) -> bool:
         .where(BackupCode.id == row_id, BackupCode.used_at.is_(None))
         .values(used_at=now)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return rows_affected(result) == 1
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def _hold_unlocked(db: Session, user_id: str, now: datetime) -> bool:
         .where(User.id == user_id, _unlocked(now))
         .values(twofa_failed_attempts=User.twofa_failed_attempts)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return rows_affected(result) == 1
 
 
 def _register_failure(db: Session, user_id: str, now: datetime, reason: Reason) -> Outcome:
@@ -305,7 +306,7 @@ def disable_totp(db: Session, user: User) -> bool:
     """Remove the user's TOTP secret and backup codes; False if there was none."""
     db.execute(sa.delete(BackupCode).where(BackupCode.user_id == user.id))
     result = db.execute(sa.delete(Totp).where(Totp.user_id == user.id))
-    return bool(getattr(result, "rowcount", 0) >= 1)
+    return rows_affected(result) >= 1
 
 
 def rotate_secrets(db: Session, settings: Settings, extra_keys: Sequence[str] = ()) -> int:

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Any
 
 import ua_parser
+
+from sessions_service.data.models import Device, OperatingSystem
 
 _VERSION = re.compile(r"\d+(?:\.\d+){0,2}")
 _DESKTOP_APP = re.compile(r"Rocket\.Chat/(\d+(?:\.\d+)+)")
 MOBILE_APP_NAME = "RC Mobile"
-
-
-@dataclass(frozen=True)
-class OperatingSystem:
-    """The device's OS as the API shows it."""
-
-    name: str
-    version: str
-
-
-@dataclass(frozen=True)
-class Device:
-    """What the API shows as ``device``."""
-
-    type: str
-    name: str
-    long_version: str
-    os: OperatingSystem
-    version: str
 
 
 def _join(*parts: str | None) -> str:
@@ -88,3 +71,14 @@ def parse_user_agent(raw: str | None) -> Device | None:
     long_version = _join(agent.major, agent.minor, agent.patch, agent.patch_minor)
     kind = "mobile" if os.name in ("iOS", "Android") else "browser"
     return Device(kind, agent.family, long_version, os, _short_version(long_version))
+
+
+def device_document(device: Device) -> dict[str, Any]:
+    """The device as Rocket.Chat's session documents (and the API) show it."""
+    return {
+        "type": device.type,
+        "name": device.name,
+        "longVersion": device.long_version,
+        "os": {"name": device.os.name, "version": device.os.version},
+        "version": device.version,
+    }

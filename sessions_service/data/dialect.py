@@ -8,8 +8,14 @@ from typing import Any
 
 import re2
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement, Grouping
+from sqlalchemy.sql.operators import OperatorType
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from sessions_service.data.patterns import PatternTooComplex, check_complexity
 
@@ -45,11 +51,14 @@ def _sqlite_regexp(pattern: str | None, value: Any) -> bool:
         return False
 
 
-def regex_match(column: Any, pattern: str, dialect: str) -> ColumnElement[bool]:
-    """Case-insensitive unanchored match of ``column`` against a bound pattern."""
-    if dialect == "postgresql":
-        return column.op("~*", return_type=sa.Boolean)(sa.bindparam(None, pattern, sa.String))
-    return column.op("REGEXP", return_type=sa.Boolean)(sa.bindparam(None, pattern, sa.String))
+def regex_match(column: Any, pattern: str) -> ColumnElement[bool]:
+    """Case-insensitive unanchored match of ``column`` against ``pattern``, a bound parameter.
+
+    PostgreSQL renders flags "i" as ``~*``. SQLite renders ``REGEXP`` and ignores the flags: its
+    ``regexp`` function is RE2's, case-insensitive itself (sqlite_setup replaces the dialect's).
+    """
+    # Bound as plain String whatever the column's type, as the pattern always has been.
+    return column.regexp_match(sa.bindparam(None, pattern, sa.String), flags="i")
 
 
 def check_pattern(db: Session, pattern: str) -> None:
@@ -76,16 +85,71 @@ def is_invalid_regex_error(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) == "2201B"
 
 
-def sort_text(column: Any, dialect: str, *, nullable: bool) -> ColumnElement[Any]:
+class _Collated(ColumnElement[Any]):
+    """A text expression in a collation PostgreSQL names and SQLite leaves to its default."""
+
+    inherit_cache = True
+    _traverse_internals = [("text", InternalTraversal.dp_clauseelement)]
+    postgresql_collation = ""
+
+    def __init__(self, text: ColumnElement[Any]) -> None:
+        self.text = text
+        self.type = text.type
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return self.text._from_objects
+
+    def self_group(self, against: OperatorType | None = None) -> ColumnElement[Any]:
+        # Parenthesised where PostgreSQL's ``x COLLATE c`` is, so its SQL reads as it always has.
+        return Grouping(self) if operators.is_precedent(operators.collate, against) else self
+
+
+class _SortText(_Collated):
+    """Code-point order: ``x COLLATE "C"`` on PostgreSQL; on SQLite ``x``, as its default
+    BINARY collation compares UTF-8 bytes, which is code-point order."""
+
+    inherit_cache = True
+    postgresql_collation = "C"
+
+
+class _DatabaseCollation(_Collated):
+    """The database's own order: ``x COLLATE "default"`` on PostgreSQL, ``x`` on SQLite."""
+
+    inherit_cache = True
+    postgresql_collation = "default"
+
+
+@compiles(_Collated)
+def _collated(element: _Collated, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.text, **kw)
+
+
+@compiles(_Collated, "postgresql")
+def _collated_postgresql(element: _Collated, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.text.collate(element.postgresql_collation), **kw)
+
+
+def sort_text(column: Any, *, nullable: bool) -> ColumnElement[Any]:
     """A text sort key: NULL as '' (lowest) and code-point order on both databases.
 
     Written exactly as the ``px_*`` indexes of migration 0002, so they serve it: the ''
     is a literal (a bound parameter would not match an index expression).
     """
-    expr = sa.func.coalesce(column, sa.literal_column("''")) if nullable else column
-    if dialect == "postgresql":
-        return expr.collate("C")
-    return expr  # SQLite's default BINARY collation compares UTF-8 bytes = code points
+    text = sa.func.coalesce(column, sa.literal_column("''")) if nullable else column
+    return _SortText(text)
+
+
+def database_collation(text: Any) -> ColumnElement[Any]:
+    """A sort_text value back in the database's collation, for regex_match: PostgreSQL's ``~*``
+    folds case by the collation, and "C" folds ASCII letters only."""
+    return _DatabaseCollation(text)
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched (both drivers count matched, not changed)."""
+    # Session.execute is typed as returning Result; DML gives a CursorResult, which counts.
+    return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 def upsert(db: Session, table: sa.Table) -> Any:

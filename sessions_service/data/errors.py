@@ -43,7 +43,7 @@ def is_database_error(exc: BaseException) -> bool:
     """True for a failure of the database itself (lost connection, timeout, lock, disk)."""
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
         return True
-    # The importer writes through the drivers directly, so their errors arrive unwrapped.
+    # Bulk writes (data.bulk) go through the drivers directly, so their errors arrive unwrapped.
     orig = _driver_error(exc)
     return isinstance(
         orig, sqlite3.OperationalError | psycopg.OperationalError | psycopg.InterfaceError

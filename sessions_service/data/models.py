@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sessions_service.clock import utcnow
-from sessions_service.core.useragent import Device, OperatingSystem
 from sessions_service.data.base import Base, UTCDateTime
+from sessions_service.data.ids import ID_LENGTH
 
-ID_LENGTH = 17
 USER_AGENT_MAX = 512
+HOST_MAX = 255
+USERNAME_MAX = 255  # users.username and users.username_key
+EMAIL_MAX = 320  # users.email and users.email_key
+
+
+@dataclass(frozen=True)
+class OperatingSystem:
+    """The device's OS as the API shows it."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Device:
+    """What the API shows as ``device``: stored in the ``device_*`` columns of a session."""
+
+    type: str
+    name: str
+    long_version: str
+    os: OperatingSystem
+    version: str
 
 
 class User(Base):
@@ -21,10 +43,10 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(sa.String(ID_LENGTH), primary_key=True)
-    username: Mapped[str] = mapped_column(sa.String(255))
-    username_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
-    email: Mapped[str | None] = mapped_column(sa.String(320))
-    email_key: Mapped[str | None] = mapped_column(sa.String(320), unique=True)
+    username: Mapped[str] = mapped_column(sa.String(USERNAME_MAX))
+    username_key: Mapped[str] = mapped_column(sa.String(USERNAME_MAX), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(EMAIL_MAX))
+    email_key: Mapped[str | None] = mapped_column(sa.String(EMAIL_MAX), unique=True)
     name: Mapped[str | None] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     roles: Mapped[list[str]] = mapped_column(sa.JSON, default=lambda: ["user"])
@@ -46,7 +68,7 @@ class UserSession(Base):
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     ip: Mapped[str] = mapped_column(sa.String(45), default="")
-    host: Mapped[str] = mapped_column(sa.String(255), default="")
+    host: Mapped[str] = mapped_column(sa.String(HOST_MAX), default="")
     # device_type NULL means the login sent no User-Agent (no "device" in the API).
     device_type: Mapped[str | None] = mapped_column(sa.String(32))
     device_name: Mapped[str | None] = mapped_column(sa.String(255))

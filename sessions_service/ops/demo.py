@@ -13,7 +13,7 @@ from flask import Flask
 
 from sessions_service.clock import utcnow
 from sessions_service.config import Settings
-from sessions_service.core import twofactor
+from sessions_service.core import accounts, logins, twofactor
 from sessions_service.data import queries
 from sessions_service.data.models import User
 from sessions_service.state import new_session, settings_of
@@ -59,7 +59,7 @@ def seed_if_empty(app: Flask) -> bool:
         if db.scalar(sa.select(sa.func.count()).select_from(User)):
             return False
         password = secrets.token_urlsafe(12)
-        admin = queries.create_user(
+        admin = accounts.create_user(
             db,
             ADMIN_USERNAME,
             password,
@@ -70,7 +70,7 @@ def seed_if_empty(app: Flask) -> bool:
         enrolment = twofactor.enable_totp(db, admin, settings)
         now = utcnow()
         for username, name in DEMO_USERS:
-            user = queries.create_user(
+            user = accounts.create_user(
                 db,
                 username,
                 secrets.token_urlsafe(12),
@@ -81,7 +81,7 @@ def seed_if_empty(app: Flask) -> bool:
                 login_at = now - timedelta(
                     minutes=rng.randint(5, 60 * 24 * 20), milliseconds=rng.randint(0, 999)
                 )
-                session, _token = queries.create_session(
+                session, _token = logins.create_session(
                     db,
                     user,
                     user_agent=rng.choice(USER_AGENTS),
@@ -105,7 +105,7 @@ def print_instructions(app: Flask, host: str, port: int) -> None:
     settings: Settings = settings_of(app)
     with new_session(app) as db:
         twofactor.check_secret_keys(db, settings)  # the demo refuses a wrong key as serve does
-        admin = queries.get_user_by_username(db, ADMIN_USERNAME)
+        admin = accounts.get_user_by_username(db, ADMIN_USERNAME)
         if admin is None:
             click.echo(
                 f"No '{ADMIN_USERNAME}' user in this database; create one with "
@@ -113,7 +113,7 @@ def print_instructions(app: Flask, host: str, port: int) -> None:
             )
             return
         totp = twofactor.load_totp(db, admin.id)
-        session, token = queries.create_session(
+        session, token = logins.create_session(
             db,
             admin,
             user_agent=None,

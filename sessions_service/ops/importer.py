@@ -12,44 +12,37 @@ A ``userId`` not in the database becomes a user (no password, so it cannot log i
 ``_user``; a known one is reused as it is. Imported sessions get the hash of a random token
 nobody holds, so they never authenticate, and expire ``expiration_days`` after ``loginAt``.
 
-Lines are read as a stream and written in batches: PostgreSQL COPYs each batch into temporary
-tables and moves it with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; SQLite inserts it
-with ``executemany`` under ``BEGIN IMMEDIATE``. A bad line (not JSON or nested too deeply, a
-missing or malformed field, a field too long for its column or holding a control character, an
-ip that is not an IP address, a sessionId already seen or stored) is reported with its line
-number and reason (escaped, so it stays one line); the other lines are still loaded. Sessions
-imported open but already past their expiry are counted (they will never be listed). Nothing
-here commits: the caller does, typically from ``after_batch`` so an interrupted import keeps
-whole batches.
+Lines are read as a stream and written in batches by ``data.bulk``: PostgreSQL COPYs each
+batch into temporary tables and moves it with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``;
+SQLite inserts it with ``executemany`` under ``BEGIN IMMEDIATE``. A bad line (not JSON or nested
+too deeply, a missing or malformed field, a field too long for its column or holding a control
+character, an ip that is not an IP address, a sessionId already seen or stored) is reported
+with its line number and reason (escaped, so it stays one line); the other lines are still
+loaded. Sessions imported open but already past their expiry are counted (they will never be
+listed). Nothing here commits: the caller does, typically from ``after_batch`` so an
+interrupted import keeps whole batches.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 
 from sessions_service.clock import utcnow
+from sessions_service.config import USERNAME_PATTERN
 from sessions_service.core import safejson
 from sessions_service.core.clientip import valid_ip
-from sessions_service.core.identity import (
-    USERNAME_PATTERN,
-    IdentityError,
-    fold,
-    normalize_username,
-)
+from sessions_service.core.identity import IdentityError, fold, normalize_username
 from sessions_service.core.security import hash_token, new_token
+from sessions_service.data import bulk
 from sessions_service.data.models import DEVICE_COLUMNS, User, UserSession
-
-if TYPE_CHECKING:
-    import psycopg
 
 BATCH_SIZE = 10_000
 MAX_LINE_BYTES = 1 << 20
@@ -57,9 +50,11 @@ KEPT_REJECTIONS = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # C0, DEL, C1 and the Unicode line and paragraph separators: none belongs in a stored field.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-DEFAULT_ROLES = '["user"]'
+DEFAULT_ROLES = ("user",)
+_USERS: sa.Table = User.__table__  # type: ignore[assignment]
+_SESSIONS: sa.Table = UserSession.__table__  # type: ignore[assignment]
 
-# Column order of the rows written; every NOT NULL column of both tables is here.
+# The columns of the rows written; every NOT NULL column of both tables is here.
 SESSION_COLUMNS = (
     "id",
     "user_id",
@@ -87,7 +82,7 @@ USER_COLUMNS = (
 )
 _LENGTHS = {
     name: column.type.length
-    for table in (UserSession.__table__, User.__table__)
+    for table in (_SESSIONS, _USERS)
     for name, column in table.c.items()
     if isinstance(column.type, sa.String) and column.type.length
 }
@@ -164,14 +159,12 @@ class _Record:
     user_id: str
     username: str | None
     name: str | None
-    # ip, host, the six device columns, login_at, last_activity_at, logout_at, logout_by,
-    # expires_at: the session row without id, user_id and token_hash.
-    values: tuple[Any, ...]
+    # The session row by column name, but for id, user_id, token_hash and the constants.
+    session: dict[str, Any]
 
     def expired_unended(self, now: datetime) -> bool:
         """Not logged out, yet past its expiry already: no list will ever show it."""
-        *_, logout_at, _logout_by, expires_at = self.values
-        return logout_at is None and expires_at <= now
+        return self.session["logout_at"] is None and self.session["expires_at"] <= now
 
 
 # --- parsing --------------------------------------------------------------------------
@@ -270,177 +263,44 @@ def _parse(line_no: int, raw: str | bytes, expiration: timedelta) -> _Record:
         raise _Bad("loginAt is too far in the future") from None
     device = doc.get("device")
     if device is None:
-        device_values: tuple[str | None, ...] = (None,) * 6
+        device_values: dict[str, str | None] = dict.fromkeys(DEVICE_COLUMNS)
     else:
         device = _object(device, "device")
         os = _object(device.get("os"), "device.os")
-        device_values = (
-            _text(device.get("type"), "device.type", "device_type") or "",
-            _text(device.get("name"), "device.name", "device_name"),
-            _text(device.get("longVersion"), "device.longVersion", "device_long_version"),
-            _text(os.get("name"), "device.os.name", "device_os_name"),
-            _text(os.get("version"), "device.os.version", "device_os_version"),
-            _text(device.get("version"), "device.version", "device_version"),
-        )
+        device_values = {
+            "device_type": _text(device.get("type"), "device.type", "device_type") or "",
+            "device_name": _text(device.get("name"), "device.name", "device_name"),
+            "device_long_version": _text(
+                device.get("longVersion"), "device.longVersion", "device_long_version"
+            ),
+            "device_os_name": _text(os.get("name"), "device.os.name", "device_os_name"),
+            "device_os_version": _text(os.get("version"), "device.os.version", "device_os_version"),
+            "device_version": _text(device.get("version"), "device.version", "device_version"),
+        }
     user = _object(doc.get("_user"), "_user")
     username = _text(user.get("username"), "_user.username", "username")
-    values = (
-        _ip(doc.get("ip")),
-        _text(doc.get("host"), "host", "host") or "",
-        *device_values,
-        login_at,
-        _date(doc.get("lastActivityAt"), "lastActivityAt") or login_at,
-        _date(doc.get("logoutAt"), "logoutAt"),
-        _text(doc.get("logoutBy"), "logoutBy", "logout_by"),
-        expires_at,
-    )
+    session = {
+        "ip": _ip(doc.get("ip")),
+        "host": _text(doc.get("host"), "host", "host") or "",
+        **device_values,
+        "login_at": login_at,
+        "last_activity_at": _date(doc.get("lastActivityAt"), "lastActivityAt") or login_at,
+        "logout_at": _date(doc.get("logoutAt"), "logoutAt"),
+        "logout_by": _text(doc.get("logoutBy"), "logoutBy", "logout_by"),
+        "expires_at": expires_at,
+    }
     username = username.strip() if username else None
     if username and len(fold(username)) > _LENGTHS["username_key"]:
         raise _Bad("_user.username is too long once case-folded")
     name = _text(user.get("name"), "_user.name", "name")
-    return _Record(line_no, session_id, user_id, username or None, name, values)
+    return _Record(line_no, session_id, user_id, username or None, name, session)
 
 
 # --- writing --------------------------------------------------------------------------
 
 
-class _Writer(Protocol):
-    def begin(self) -> None: ...
-    def existing_users(self, ids: list[str]) -> set[str]: ...
-    def taken_username_keys(self, keys: list[str]) -> set[str]: ...
-    def insert_users(self, rows: list[tuple[Any, ...]]) -> set[str]: ...
-    def insert_sessions(self, rows: list[tuple[Any, ...]]) -> set[str]: ...
-
-
-class _PostgresWriter:
-    """COPY into a temporary table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING."""
-
-    def __init__(self, conn: sa.Connection) -> None:
-        self.conn = conn
-        driver: Any = conn.connection.driver_connection
-        self.cursor: psycopg.Cursor[Any] = driver.cursor()
-
-    def begin(self) -> None:
-        if not self.conn.in_transaction():
-            self.conn.begin()
-
-    def existing_users(self, ids: list[str]) -> set[str]:
-        self.cursor.execute("SELECT id FROM users WHERE id = ANY(%s)", (ids,))
-        return {row[0] for row in self.cursor.fetchall()}
-
-    def taken_username_keys(self, keys: list[str]) -> set[str]:
-        # Usernames and emails share one namespace (identity.py).
-        self.cursor.execute(
-            "SELECT username_key FROM users WHERE username_key = ANY(%s) "
-            "UNION SELECT email_key FROM users WHERE email_key = ANY(%s)",
-            (keys, keys),
-        )
-        return {row[0] for row in self.cursor.fetchall()}
-
-    def _copy_insert(self, table: str, columns: tuple[str, ...], rows: list[Any]) -> set[str]:
-        if not rows:
-            return set()
-        cols = ", ".join(columns)
-        staging = f"import_{table}"
-        cur = self.cursor
-        cur.execute(f"CREATE TEMP TABLE {staging} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
-        with cur.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} "  # noqa: S608 - constants
-            "ON CONFLICT DO NOTHING RETURNING id"
-        )
-        inserted = {row[0] for row in cur.fetchall()}
-        cur.execute(f"DROP TABLE {staging}")
-        return inserted
-
-    def insert_users(self, rows: list[tuple[Any, ...]]) -> set[str]:
-        return self._copy_insert("users", USER_COLUMNS, rows)
-
-    def insert_sessions(self, rows: list[tuple[Any, ...]]) -> set[str]:
-        return self._copy_insert("sessions", SESSION_COLUMNS, rows)
-
-
-def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - constants
-
-
-class _SQLiteWriter:
-    """executemany under BEGIN IMMEDIATE: checks and inserts see no other writer."""
-
-    def __init__(self, conn: sa.Connection) -> None:
-        self.conn = conn
-        driver: Any = conn.connection.driver_connection
-        self.raw: sqlite3.Connection = driver
-        dialect = conn.dialect
-        # The same text SQLAlchemy stores for an aware datetime (string order = time order).
-        column_type = UserSession.__table__.c.login_at.type
-        to_db = column_type.dialect_impl(dialect).bind_processor(dialect)
-        if to_db is None:
-            raise RuntimeError("no SQLite datetime conversion")
-        self.to_db: Callable[[Any], Any] = to_db
-        self.dates = [i for i, name in enumerate(SESSION_COLUMNS) if name.endswith("_at")]
-
-    def begin(self) -> None:
-        if not self.conn.in_transaction():
-            self.conn.begin()
-        if not self.raw.in_transaction:
-            self.raw.execute("BEGIN IMMEDIATE")
-
-    def _ids(self, sql: str, values: list[str]) -> set[str]:
-        # json_each takes any number of values in one parameter.
-        rows = self.raw.execute(sql, (json.dumps(values),)).fetchall()
-        return {row[0] for row in rows}
-
-    def existing_users(self, ids: list[str]) -> set[str]:
-        return self._ids("SELECT id FROM users WHERE id IN (SELECT value FROM json_each(?))", ids)
-
-    def taken_username_keys(self, keys: list[str]) -> set[str]:
-        # Usernames and emails share one namespace (identity.py).
-        in_keys = "IN (SELECT value FROM json_each(?1))"
-        return self._ids(
-            f"SELECT username_key FROM users WHERE username_key {in_keys} "  # noqa: S608
-            f"UNION SELECT email_key FROM users WHERE email_key {in_keys}",
-            keys,
-        )
-
-    def insert_users(self, rows: list[tuple[Any, ...]]) -> set[str]:
-        created_at = USER_COLUMNS.index("created_at")
-        prepared = [
-            (*row[:created_at], self.to_db(row[created_at]), *row[created_at + 1 :]) for row in rows
-        ]
-        self.raw.executemany(_insert_sql("users", USER_COLUMNS), prepared)
-        return {row[0] for row in rows}
-
-    def insert_sessions(self, rows: list[tuple[Any, ...]]) -> set[str]:
-        stored = self._ids(
-            "SELECT id FROM sessions WHERE id IN (SELECT value FROM json_each(?))",
-            [row[0] for row in rows],
-        )
-        fresh = [row for row in rows if row[0] not in stored]
-        convert, dates = self.to_db, self.dates
-        prepared = []
-        for row in fresh:
-            values = list(row)
-            for i in dates:
-                values[i] = convert(values[i])
-            prepared.append(values)
-        self.raw.executemany(_insert_sql("sessions", SESSION_COLUMNS), prepared)
-        return {row[0] for row in fresh}
-
-
-def _writer_for(conn: sa.Connection) -> _Writer:
-    if conn.dialect.name == "postgresql":
-        return _PostgresWriter(conn)
-    if conn.dialect.name == "sqlite":
-        return _SQLiteWriter(conn)
-    raise ValueError(f"unsupported database: {conn.dialect.name}")
-
-
 def _write_batch(
-    writer: _Writer,
+    writer: bulk.BulkWriter,
     records: list[_Record],
     now: datetime,
     rejections: list[Rejection],
@@ -452,7 +312,7 @@ def _write_batch(
     by_user: dict[str, list[_Record]] = {}
     for record in records:
         by_user.setdefault(record.user_id, []).append(record)
-    known = writer.existing_users(list(by_user))
+    known = writer.existing(_USERS.c.id, list(by_user))
     refused: dict[str, str] = {}
     wanted: dict[str, tuple[str, str | None]] = {}
     claimed: dict[str, str] = {}
@@ -474,18 +334,32 @@ def _write_batch(
             continue
         claimed[key] = user_id
         wanted[user_id] = (username, named.name)
-    for key in writer.taken_username_keys(list(claimed)):
+    # Usernames and emails share one namespace of keys (identity.py).
+    taken = writer.existing(_USERS.c.username_key, claimed)
+    taken |= writer.existing(_USERS.c.email_key, claimed)
+    for key in taken:
         user_id = claimed[key]
         refused[user_id] = f"_user.username {wanted.pop(user_id)[0]!r} belongs to another user"
-    created = writer.insert_users(
+    created = writer.insert_new(
+        _USERS,
+        USER_COLUMNS,
         [
-            (user_id, username, fold(username), name, True, DEFAULT_ROLES, now, 0)
+            {
+                "id": user_id,
+                "username": username,
+                "username_key": fold(username),
+                "name": name,
+                "active": True,
+                "roles": list(DEFAULT_ROLES),
+                "created_at": now,
+                "twofa_failed_attempts": 0,
+            }
             for user_id, (username, name) in wanted.items()
-        ]
+        ],
     )
     missed = [user_id for user_id in wanted if user_id not in created]
     if missed:  # created meanwhile by someone else (fine) or a name taken meanwhile
-        present = writer.existing_users(missed)
+        present = writer.existing(_USERS.c.id, missed)
         for user_id in missed:
             if user_id not in present:
                 refused[user_id] = f"_user.username {wanted[user_id][0]!r} is taken"
@@ -497,12 +371,17 @@ def _write_batch(
             rejections.append(Rejection(record.line, reason))
             continue
         lines[record.session_id] = record.line
-        token_hash = hash_token(new_token())  # nobody holds this token
-        values = record.values
         rows.append(
-            (record.session_id, record.user_id, token_hash, *values[:8], None, *values[8:], False)
+            {
+                "id": record.session_id,
+                "user_id": record.user_id,
+                "token_hash": hash_token(new_token()),  # nobody holds this token
+                **record.session,
+                "user_agent": None,
+                "bypass_2fa": False,
+            }
         )
-    inserted = writer.insert_sessions(rows)
+    inserted = writer.insert_new(_SESSIONS, SESSION_COLUMNS, rows)
     for session_id, line in lines.items():
         if session_id not in inserted:
             rejections.append(Rejection(line, f"duplicate sessionId {session_id}: already stored"))
@@ -522,7 +401,7 @@ def import_sessions(
 ) -> ImportSummary:
     """Import JSON Lines of session documents in batches; never commits (see module doc)."""
     started = time.perf_counter()
-    writer = _writer_for(conn)
+    writer = bulk.bulk_writer(conn)
     expiration = timedelta(days=expiration_days)
     created_at = now or utcnow()
     summary = ImportSummary()
@@ -587,7 +466,4 @@ def import_sessions(
 
 def analyze(conn: sa.Connection) -> None:
     """Refresh the planner's statistics after a bulk load (the caller commits)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE users, sessions")
-    else:
-        conn.exec_driver_sql("ANALYZE")
+    bulk.analyze(conn, (_USERS, _SESSIONS))

@@ -6,6 +6,7 @@ arguments always give the same documents (the importer then adds random token ha
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
@@ -13,291 +14,18 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import resources
 from typing import Any
 
 from sessions_service.clock import format_timestamp, utcnow
-from sessions_service.core.security import ID_ALPHABET
-from sessions_service.core.useragent import Device, parse_user_agent
-from sessions_service.web.schemas import DeviceSchema
+from sessions_service.core.useragent import device_document, parse_user_agent
+from sessions_service.data.ids import ID_ALPHABET, ID_LENGTH
 
-ID_LENGTH = 17
 SESSIONS_PER_USER = 20
 DEFAULT_DAYS = 90
 LOGGED_OUT_FRACTION = 1 / 3
 NO_NAME_FRACTION = 0.05
-
-FIRST_NAMES = [
-    "Aarav",
-    "Abigail",
-    "Adriana",
-    "Ahmed",
-    "Aiko",
-    "Alejandro",
-    "Alessandro",
-    "Alexei",
-    "Alice",
-    "Amara",
-    "Amelia",
-    "Ana",
-    "Andrea",
-    "Andrés",
-    "Anika",
-    "Anna",
-    "Antoine",
-    "Arjun",
-    "Astrid",
-    "Ayesha",
-    "Beatriz",
-    "Benjamin",
-    "Bianca",
-    "Bogdan",
-    "Camila",
-    "Carlos",
-    "Carmen",
-    "Catalina",
-    "Chen",
-    "Chiara",
-    "Chloé",
-    "Chukwuemeka",
-    "Clara",
-    "Daniel",
-    "Daniela",
-    "Dmitri",
-    "Elena",
-    "Elif",
-    "Emeka",
-    "Emil",
-    "Emily",
-    "Emma",
-    "Erik",
-    "Esther",
-    "Fatima",
-    "Felipe",
-    "Fernanda",
-    "Finn",
-    "Francesca",
-    "François",
-    "Gabriel",
-    "Giulia",
-    "Grace",
-    "Hana",
-    "Hannah",
-    "Haruto",
-    "Hassan",
-    "Helena",
-    "Hiroshi",
-    "Ibrahim",
-    "Ines",
-    "Ingrid",
-    "Isabel",
-    "Ivan",
-    "Jakob",
-    "James",
-    "Javier",
-    "Jin",
-    "Joana",
-    "João",
-    "Jonas",
-    "Jorge",
-    "José",
-    "Julia",
-    "Kai",
-    "Kamala",
-    "Karim",
-    "Katarzyna",
-    "Kenji",
-    "Laila",
-    "Lars",
-    "Laura",
-    "Léa",
-    "Leila",
-    "Leon",
-    "Liam",
-    "Lina",
-    "Lucas",
-    "Lucía",
-    "Luis",
-    "Maja",
-    "Malik",
-    "Marco",
-    "Maria",
-    "Mariana",
-    "Marta",
-    "Mateo",
-    "Matteo",
-    "Mei",
-    "Mia",
-    "Miguel",
-    "Mikael",
-    "Ming",
-    "Nadia",
-    "Naveen",
-    "Nikolai",
-    "Nina",
-    "Noah",
-    "Nora",
-    "Oliver",
-    "Olga",
-    "Omar",
-    "Oscar",
-    "Pablo",
-    "Paula",
-    "Pedro",
-    "Pietro",
-    "Priya",
-    "Rafael",
-    "Rahul",
-    "Ravi",
-    "Renata",
-    "Ricardo",
-    "Rosa",
-    "Ruth",
-    "Sakura",
-    "Samuel",
-    "Santiago",
-    "Sara",
-    "Sebastian",
-    "Sergei",
-    "Sofia",
-    "Sophie",
-    "Stefan",
-    "Sven",
-    "Tariq",
-    "Thomas",
-    "Tomás",
-    "Valentina",
-    "Vera",
-    "Victor",
-    "Wei",
-    "Xavier",
-    "Yara",
-    "Yuki",
-    "Yusuf",
-    "Zainab",
-    "Zoe",
-]
-LAST_NAMES = [
-    "Abe",
-    "Adeyemi",
-    "Ahmadi",
-    "Alves",
-    "Andersen",
-    "Anderson",
-    "Baker",
-    "Barbosa",
-    "Becker",
-    "Bianchi",
-    "Brown",
-    "Carvalho",
-    "Castro",
-    "Chen",
-    "Costa",
-    "Cruz",
-    "Dąbrowski",
-    "Das",
-    "Dubois",
-    "Dumont",
-    "Eriksson",
-    "Esposito",
-    "Farouk",
-    "Fernandes",
-    "Fernández",
-    "Fischer",
-    "Fontaine",
-    "Gallo",
-    "García",
-    "Gomes",
-    "Gómez",
-    "González",
-    "Gupta",
-    "Haddad",
-    "Hansen",
-    "Hartmann",
-    "Hoffmann",
-    "Horvat",
-    "Hughes",
-    "Ivanov",
-    "Jansen",
-    "Jensen",
-    "Johansson",
-    "Kaya",
-    "Khan",
-    "Kim",
-    "Klein",
-    "Kowalski",
-    "Kumar",
-    "Larsen",
-    "Laurent",
-    "Lee",
-    "Lehmann",
-    "Li",
-    "Lima",
-    "Lindqvist",
-    "López",
-    "Lombardi",
-    "Martin",
-    "Martínez",
-    "Mehta",
-    "Mendes",
-    "Meyer",
-    "Moreau",
-    "Moretti",
-    "Mori",
-    "Müller",
-    "Murphy",
-    "Nakamura",
-    "Nascimento",
-    "Nguyen",
-    "Nielsen",
-    "Novak",
-    "Nowak",
-    "Okafor",
-    "Okonkwo",
-    "Oliveira",
-    "Olsen",
-    "Ortiz",
-    "Park",
-    "Patel",
-    "Pereira",
-    "Petrov",
-    "Popescu",
-    "Quinn",
-    "Ramírez",
-    "Reddy",
-    "Ribeiro",
-    "Ricci",
-    "Rodrigues",
-    "Romano",
-    "Rossi",
-    "Saito",
-    "Santos",
-    "Schmidt",
-    "Schneider",
-    "Schulz",
-    "Silva",
-    "Singh",
-    "Smirnova",
-    "Souza",
-    "Suzuki",
-    "Takahashi",
-    "Tanaka",
-    "Taylor",
-    "Torres",
-    "Vargas",
-    "Volkov",
-    "Wagner",
-    "Walsh",
-    "Wang",
-    "Weber",
-    "Williams",
-    "Wilson",
-    "Wójcik",
-    "Yamamoto",
-    "Yılmaz",
-    "Zhang",
-    "Zhou",
-    "Ziegler",
-]
+NAMES_FILE = "synthetic_names.json"  # {"first": [...], "last": [...]}, next to this module
 
 # (User-Agent, weight): about a quarter Firefox, the rest a typical workspace's mix.
 USER_AGENTS: tuple[tuple[str | None, float], ...] = (
@@ -377,6 +105,14 @@ class SyntheticUser:
     name: str | None
 
 
+@functools.cache
+def _names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The first and last names of synthetic_names.json, read once, at the first use."""
+    text = resources.files("sessions_service.ops").joinpath(NAMES_FILE).read_text(encoding="utf-8")
+    names = json.loads(text)
+    return tuple(names["first"]), tuple(names["last"])
+
+
 def _ascii(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if c.isascii() and c.isalnum()).lower()
@@ -402,10 +138,11 @@ def _username(rng: random.Random, first: str, last: str) -> str:
 
 def synthetic_users(count: int, rng: random.Random) -> list[SyntheticUser]:
     """``count`` users with realistic names and case-insensitively unique usernames."""
+    first_names, last_names = _names()
     taken: set[str] = set()
     users: list[SyntheticUser] = []
     for _ in range(count):
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        first, last = rng.choice(first_names), rng.choice(last_names)
         base = _username(rng, first, last)
         username = base
         for suffix in itertools.count(2):
@@ -421,9 +158,10 @@ def synthetic_users(count: int, rng: random.Random) -> list[SyntheticUser]:
     return users
 
 
-def _device_document(device: Device | None) -> dict[str, Any] | None:
-    """The device as the API (and so an export) shows it."""
-    return None if device is None else dict(DeviceSchema().dump(device))
+def _document(user_agent: str | None) -> dict[str, Any] | None:
+    """The device of a User-Agent as the API (and so an export) shows it."""
+    device = parse_user_agent(user_agent)
+    return None if device is None else device_document(device)
 
 
 def _ip(rng: random.Random) -> str:
@@ -456,7 +194,7 @@ def synthetic_sessions(
     user_weights = list(itertools.accumulate(rng.paretovariate(2.5) for _ in people))
     agents = [agent for agent, _ in USER_AGENTS]
     agent_weights = list(itertools.accumulate(weight for _, weight in USER_AGENTS))
-    devices = {agent: _device_document(parse_user_agent(agent)) for agent in agents}
+    devices = {agent: _document(agent) for agent in agents}
     hosts = [host for host, _ in HOSTS]
     host_weights = list(itertools.accumulate(weight for _, weight in HOSTS))
     # Logins stay within the last days-1 days, so with the default 90-day expiry every

@@ -24,7 +24,7 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy.orm import Session
 
 from sessions_service.clock import format_timestamp, utcnow
-from sessions_service.core import permissions, safejson, throttle, twofactor
+from sessions_service.core import accounts, logins, permissions, safejson, throttle, twofactor
 from sessions_service.core.security import KeyMismatch, check_password_digest, password_digest
 from sessions_service.data import queries
 from sessions_service.data.dialect import InvalidPattern, check_pattern
@@ -111,7 +111,7 @@ def _authenticate(now: datetime) -> Principal:
     if not user_id or not token or len(token) > 512:
         events.emit("auth", "failure", claimed_user_id=user_id or None, path=request.path)
         raise Unauthorized()
-    session = queries.find_active_session_by_token(get_db(), token, now)
+    session = logins.find_active_session_by_token(get_db(), token, now)
     if session is None or session.user_id != user_id or not session.user.active:
         events.emit("auth", "failure", claimed_user_id=user_id, path=request.path)
         raise Unauthorized()
@@ -265,7 +265,7 @@ def verify_credentials(
     imported without a password, a service account) answers faster than another.
     """
     digest = password_digest(password)
-    user = queries.find_user_for_login(db, login_name)
+    user = accounts.find_user_for_login(db, login_name)
     stored = user.password_hash if user is not None else None
     matches = check_password_digest(digest, stored, settings_of().bcrypt_rounds)
     if user is None:

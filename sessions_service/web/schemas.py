@@ -9,19 +9,11 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, valid
 
 from sessions_service.clock import format_timestamp
 from sessions_service.core import safejson
+from sessions_service.data.queries import DEFAULT_SORT, SORT_KEYS
 from sessions_service.web.errors import InvalidSort, InvalidSortKeys
 
 INT32_MAX = 2**31 - 1
 FILTER_MAX = 256
-SORT_KEYS = (
-    "loginAt",
-    "device.name",
-    "device.os.name",
-    "device.os.version",
-    "_user.name",
-    "_user.username",
-)
-DEFAULT_SORT: list[tuple[str, int]] = [("loginAt", -1)]
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
 

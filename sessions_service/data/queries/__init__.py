@@ -1,464 +1,67 @@
-"""Database reads and writes. Every function takes a Session first and never commits."""
+"""Database reads and writes. Every function takes a Session first and never commits.
 
-from __future__ import annotations
+Users in ``users``, login sessions in ``sessions``, the listing machinery in ``filters``;
+all of them are importable from here (``queries.list_sessions``).
+"""
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.orm import Session, contains_eager
-
-from sessions_service.core import identity
-from sessions_service.core.identity import fold
-from sessions_service.core.security import hash_password, hash_token, new_id, new_token
-from sessions_service.core.useragent import parse_user_agent
-from sessions_service.data.dialect import regex_match, sort_text
-from sessions_service.data.models import (
-    ID_LENGTH,
-    USER_AGENT_MAX,
-    SessionCount,
-    Totp,
-    User,
-    UserSession,
+from sessions_service.data.queries.filters import (
+    DEFAULT_SORT,
+    DEVICE_FILTER_COLUMNS,
+    SESSION_FILTER_COLUMNS,
+    SORT_KEYS,
+    USER_SORT_KEYS,
+    Page,
+    list_sessions,
+)
+from sessions_service.data.queries.sessions import (
+    ACTIVITY_RESOLUTION,
+    active_conditions,
+    authorize_two_factor,
+    find_active_session,
+    get_session,
+    insert_session,
+    logout_session,
+    logout_user_sessions,
+    storable_user_agent,
+    touch_session,
+)
+from sessions_service.data.queries.users import (
+    UserRecord,
+    any_key_taken,
+    find_user_by_key,
+    find_user_by_username_key,
+    insert_user,
+    list_users,
+    set_active,
+    set_password_hash,
+    set_roles,
 )
 
-ACTIVITY_RESOLUTION = timedelta(minutes=1)
-
-
-class UserExists(ValueError):
-    """The username or email is taken (case-insensitively, as a username or as an email)."""
-
-
-# --- users --------------------------------------------------------------------------
-
-
-def create_user(
-    db: Session,
-    username: str,
-    password: str | None,
-    *,
-    name: str | None = None,
-    email: str | None = None,
-    roles: Sequence[str] = ("user",),
-    bcrypt_rounds: int = 10,
-    username_pattern: str = identity.USERNAME_PATTERN,
-) -> User:
-    """Add a user under the identity rules; raises IdentityError, or UserExists when the
-    username or email equals anyone's username or email."""
-    username = identity.normalize_username(username, username_pattern)
-    email = identity.normalize_email(email) if email else None
-    keys = sorted({fold(username), fold(email)} if email else {fold(username)})
-    clash = sa.or_(User.username_key.in_(keys), User.email_key.in_(keys))
-    if db.scalar(sa.select(User.id).where(clash).limit(1)):
-        raise UserExists(f"username or email already exists: {username}")
-    user = User(
-        id=new_id(),
-        username=username,
-        username_key=fold(username),
-        email=email,
-        email_key=fold(email) if email else None,
-        name=name,
-        active=True,
-        roles=list(dict.fromkeys(roles)) or ["user"],
-        password_hash=hash_password(password, bcrypt_rounds) if password else None,
-        twofa_failed_attempts=0,
-    )
-    db.add(user)
-    db.flush()
-    return user
-
-
-def find_user_for_login(db: Session, login: str) -> User | None:
-    """A user by username or email, normalised and case-folded as identity.py stores them."""
-    key = identity.login_key(login)
-    if key is None:
-        return None
-    return db.scalar(sa.select(User).where(sa.or_(User.username_key == key, User.email_key == key)))
-
-
-def get_user_by_username(db: Session, username: str) -> User | None:
-    """A user by username, case-insensitively."""
-    return db.scalar(sa.select(User).where(User.username_key == fold(username)))
-
-
-@dataclass(frozen=True)
-class UserRecord:
-    """What an operator sees of a user: never a hash."""
-
-    id: str
-    username: str
-    name: str | None
-    email: str | None
-    roles: list[str]
-    active: bool
-    created_at: datetime
-    has_password: bool
-    totp_enabled: bool
-
-
-def list_users(db: Session) -> Iterator[UserRecord]:
-    """Every user, by username, read in chunks (an import may have made millions)."""
-    totp_enabled = (
-        sa.select(Totp.user_id).where(Totp.user_id == User.id, Totp.enabled.is_(True)).exists()
-    )
-    stmt = (
-        sa.select(
-            User.id,
-            User.username,
-            User.name,
-            User.email,
-            User.roles,
-            User.active,
-            User.created_at,
-            User.password_hash.is_not(None),
-            totp_enabled,
-        )
-        .order_by(User.username_key)
-        .execution_options(yield_per=1000)
-    )
-    for user_id, username, name, email, roles, active, created, has_password, totp in db.execute(
-        stmt
-    ):
-        # SQLite answers the two tests as 0/1.
-        yield UserRecord(
-            user_id, username, name, email, roles, active, created, bool(has_password), bool(totp)
-        )
-
-
-def set_active(db: Session, user: User, active: bool) -> None:
-    """Activate or deactivate a user (deactivating does not end sessions by itself)."""
-    user.active = active
-    db.flush()
-
-
-def set_password(db: Session, user: User, password: str, *, bcrypt_rounds: int = 10) -> None:
-    """Replace a user's password hash."""
-    user.password_hash = hash_password(password, bcrypt_rounds)
-    db.flush()
-
-
-# --- sessions -----------------------------------------------------------------------
-
-
-def create_session(
-    db: Session,
-    user: User,
-    *,
-    user_agent: str | None,
-    ip: str,
-    host: str,
-    now: datetime,
-    expiration_days: int,
-    bypass_2fa: bool = False,
-) -> tuple[UserSession, str]:
-    """Open a login session for ``user``; returns it and the plain token (stored hashed)."""
-    token = new_token()
-    # NUL cannot be stored in PostgreSQL text; headers are otherwise kept as sent.
-    user_agent = (user_agent or "").replace("\x00", "")[:USER_AGENT_MAX] or None
-    host = host.replace("\x00", "")
-    device = parse_user_agent(user_agent)
-    session = UserSession(
-        id=new_id(ID_LENGTH),
-        user_id=user.id,
-        token_hash=hash_token(token),
-        ip=ip,
-        host=host[:255],
-        user_agent=user_agent,
-        login_at=now,
-        last_activity_at=now,
-        expires_at=now + timedelta(days=expiration_days),
-        bypass_2fa=bypass_2fa,
-    )
-    session.device = device
-    db.add(session)
-    db.flush()
-    return session, token
-
-
-def active_conditions(now: datetime) -> list[sa.ColumnElement[bool]]:
-    """Not logged out and not expired."""
-    return [UserSession.logout_at.is_(None), UserSession.expires_at > now]
-
-
-def find_active_session_by_token(db: Session, token: str, now: datetime) -> UserSession | None:
-    """The active session (with its user loaded) whose token hashes to the stored hash."""
-    stmt = (
-        sa.select(UserSession)
-        .join(UserSession.user)
-        .options(contains_eager(UserSession.user))
-        .where(UserSession.token_hash == hash_token(token), *active_conditions(now))
-    )
-    return db.scalar(stmt)
-
-
-def touch_session(db: Session, session_id: str, now: datetime) -> None:
-    """Record activity, at most once per ACTIVITY_RESOLUTION per session."""
-    db.execute(
-        sa.update(UserSession)
-        .where(
-            UserSession.id == session_id,
-            UserSession.last_activity_at < now - ACTIVITY_RESOLUTION,
-        )
-        .values(last_activity_at=now)
-    )
-
-
-def logout_session(
-    db: Session, session_id: str, by_user_id: str, now: datetime, *, owner_id: str | None = None
-) -> bool:
-    """End an active session (only ``owner_id``'s, if given); False when none was active."""
-    conditions = [UserSession.id == session_id, *active_conditions(now)]
-    if owner_id is not None:
-        conditions.append(UserSession.user_id == owner_id)
-    result = db.execute(
-        sa.update(UserSession).where(*conditions).values(logout_at=now, logout_by=by_user_id)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
-
-
-def authorize_two_factor(db: Session, session_id: str, until: datetime, fingerprint: str) -> None:
-    """Remember a passed two-factor check for this session and client fingerprint."""
-    db.execute(
-        sa.update(UserSession)
-        .where(UserSession.id == session_id)
-        .values(twofa_authorized_until=until, twofa_fingerprint=fingerprint)
-    )
-
-
-# --- listing ------------------------------------------------------------------------
-
-# Sort keys: (column, may it be NULL). Text keys sort NULL as '' and by code point.
-SORT_COLUMNS: dict[str, tuple[Any, bool]] = {
-    "loginAt": (UserSession.login_at, False),
-    "device.name": (UserSession.device_name, True),
-    "device.os.name": (UserSession.device_os_name, True),
-    "device.os.version": (UserSession.device_os_version, True),
-    "_user.name": (User.name, True),
-    "_user.username": (User.username, False),
-}
-USER_SORT_KEYS = {"_user.name", "_user.username"}
-# Filtered device fields: few distinct values, so the pattern runs once per value.
-DEVICE_FILTER_COLUMNS = (
-    UserSession.device_name,
-    UserSession.device_type,
-    UserSession.device_os_name,
-)
-# Filtered session fields with (nearly) one value per row: trigram-indexed on PostgreSQL.
-SESSION_FILTER_COLUMNS = (UserSession.id, UserSession.ip, UserSession.host)
-# Matching users are passed as a list up to this many, else as a subquery.
-USER_ID_LIST_LIMIT = 1000
-SECONDS_PER_BUCKET = 3600  # session_counts' bucket width (migration 0002)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of sessions and the number of all that match."""
-
-    sessions: list[UserSession]
-    total: int
-
-
-def _sort_key(key: str, dialect: str) -> Any:
-    column, nullable = SORT_COLUMNS[key]
-    return column if key == "loginAt" else sort_text(column, dialect, nullable=nullable)
-
-
-def _order_by(sort: Sequence[tuple[str, int]], dialect: str) -> list[Any]:
-    clauses = [
-        _sort_key(key, dialect).asc() if direction == 1 else _sort_key(key, dialect).desc()
-        for key, direction in sort
-    ]
-    # sessionId is the final tie-breaker so pages never overlap or skip.
-    tie = sort_text(UserSession.id, dialect, nullable=False)
-    clauses.append(tie.asc() if sort[0][1] == 1 else tie.desc())
-    return clauses
-
-
-def _matching_values(db: Session, column: Any, pattern: str, dialect: str) -> list[str]:
-    """Distinct values of a low-cardinality column that match (a loose index scan)."""
-    expr = sort_text(column, dialect, nullable=True)  # the px_ index's expression
-    not_ended = UserSession.logout_at.is_(None)
-    first = sa.select(expr).where(not_ended).order_by(expr).limit(1).scalar_subquery()
-    values = sa.select(first.label("v")).cte("distinct_values", recursive=True)
-    following = (
-        sa.select(expr).where(not_ended, expr > values.c.v).order_by(expr).limit(1)
-    ).scalar_subquery()
-    values = values.union_all(sa.select(following).where(values.c.v.is_not(None)))
-    value = values.c.v.collate("default") if dialect == "postgresql" else values.c.v
-    stmt = sa.select(values.c.v).where(
-        values.c.v.is_not(None), regex_match(value, pattern, dialect)
-    )
-    return list(db.scalars(stmt))
-
-
-@dataclass(frozen=True)
-class _Filter:
-    """A pattern as conditions: ``device`` on the low-cardinality columns, ``other`` the rest.
-
-    A session matches when any condition of either list holds; none of them is ever NULL.
-    """
-
-    device: list[sa.ColumnElement[bool]]
-    other: list[sa.ColumnElement[bool]]
-
-    def condition(self) -> sa.ColumnElement[bool]:
-        return sa.or_(*self.device, *self.other)
-
-
-def _filter_parts(db: Session, pattern: str, dialect: str) -> _Filter:
-    """Resolve the pattern on users and device values first, so each part has an index."""
-    user_match = sa.or_(
-        *(regex_match(c, pattern, dialect) for c in (User.username, User.name, User.id))
-    )
-    user_ids = list(db.scalars(sa.select(User.id).where(user_match).limit(USER_ID_LIST_LIMIT + 1)))
-    other: list[sa.ColumnElement[bool]] = []
-    if len(user_ids) > USER_ID_LIST_LIMIT:
-        other.append(UserSession.user_id.in_(sa.select(User.id).where(user_match)))
-    elif user_ids:
-        other.append(UserSession.user_id.in_(user_ids))
-    # id, ip and host are NOT NULL, so these regexes are never NULL either.
-    other += [regex_match(c, pattern, dialect) for c in SESSION_FILTER_COLUMNS]
-    device: list[sa.ColumnElement[bool]] = []
-    for column in DEVICE_FILTER_COLUMNS:
-        values = _matching_values(db, column, pattern, dialect)
-        named = [v for v in values if v != ""]
-        if named:
-            device.append(sort_text(column, dialect, nullable=True).in_(named))
-        if "" in values:  # '' stands for NULL too in the index; NULL never matches
-            device.append(sa.and_(column.is_not(None), column == ""))
-    return _Filter(device, other)
-
-
-def _own_filter(user_id: str, pattern: str, dialect: str, now: datetime) -> sa.ColumnElement[bool]:
-    """The pattern over one user's active sessions only (sessions/list).
-
-    Those rows are materialized first, so no plan can run the regex on another user's row
-    (a trigram index scan over every session would).
-    """
-    own = (
-        sa.select(
-            UserSession.id,
-            *DEVICE_FILTER_COLUMNS,
-            *SESSION_FILTER_COLUMNS[1:],
-            UserSession.user_id,
-            User.username,
-            User.name,
-        )
-        .join(UserSession.user)
-        .where(UserSession.user_id == user_id, *active_conditions(now))
-        .cte("own_sessions")
-        .prefix_with("MATERIALIZED")
-    )
-    matching = sa.select(own.c.id).where(sa.or_(*(regex_match(c, pattern, dialect) for c in own.c)))
-    return UserSession.id.in_(matching)
-
-
-def _count(db: Session, *conditions: sa.ColumnElement[bool]) -> int:
-    stmt = sa.select(sa.func.count()).select_from(UserSession).where(*conditions)
-    return int(db.scalar(stmt) or 0)
-
-
-def _filtered_total(db: Session, conditions: list[Any], found: _Filter) -> int:
-    """|device ∪ other| as |device| + |other ∖ device|: a broad device match (say
-    'firefox', a quarter of all rows) is then counted from its index alone."""
-    if not found.device or not found.other:
-        return _count(db, *conditions, found.condition())
-    in_device = sa.or_(*found.device)
-    return _count(db, *conditions, in_device) + _count(
-        db, *conditions, sa.or_(*found.other), sa.not_(in_device)
-    )
-
-
-def _unfiltered_total(db: Session, now: datetime) -> int:
-    """Active sessions of everyone: the hourly counts, plus a count of the current hour."""
-    bucket = int(now.timestamp()) // SECONDS_PER_BUCKET
-    bucket_end = datetime.fromtimestamp((bucket + 1) * SECONDS_PER_BUCKET, UTC)
-    later = db.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(SessionCount.active), 0)).where(
-            SessionCount.bucket > bucket
-        )
-    )
-    this_hour = db.scalar(
-        sa.select(sa.func.count())
-        .select_from(UserSession)
-        .where(*active_conditions(now), UserSession.expires_at < bucket_end)
-    )
-    return int(later or 0) + int(this_hour or 0)
-
-
-def list_sessions(
-    db: Session,
-    *,
-    now: datetime,
-    offset: int,
-    count: int,
-    sort: Sequence[tuple[str, int]],
-    pattern: str | None = None,
-    user_id: str | None = None,
-) -> Page:
-    """Active sessions (optionally one user's), regex-filtered, sorted, then paged.
-
-    Same rows, order and total as joining users and matching every field with the regex;
-    shaped so that each case can use an index (migration 0002).
-    """
-    dialect = db.get_bind().dialect.name
-    conditions = active_conditions(now)
-    if user_id is not None:
-        conditions.append(UserSession.user_id == user_id)
-    if pattern and user_id is not None:
-        conditions.append(_own_filter(user_id, pattern, dialect, now))
-        total = _count(db, *conditions)
-    elif pattern:
-        found = _filter_parts(db, pattern, dialect)
-        total = _filtered_total(db, conditions, found)
-        conditions.append(found.condition())
-    elif user_id is not None:
-        total = _count(db, *conditions)
-    else:
-        total = _unfiltered_total(db, now)
-    if count == 0 or offset >= total:
-        return Page([], total)
-    # The page's ids first (index-only where possible), then only those rows in full.
-    ids = sa.select(UserSession.id).where(*conditions)
-    if any(key in USER_SORT_KEYS for key, _ in sort):
-        ids = ids.join(UserSession.user)
-    page_ids = ids.order_by(*_order_by(sort, dialect)).offset(offset).limit(count).subquery()
-    stmt = (
-        sa.select(UserSession)
-        .join(UserSession.user)
-        .join(page_ids, page_ids.c.id == UserSession.id)
-        .options(contains_eager(UserSession.user))
-        .order_by(*_order_by(sort, dialect))
-    )
-    return Page(list(db.scalars(stmt)), total)
-
-
-def get_session(db: Session, session_id: str, *, user_id: str | None = None) -> UserSession | None:
-    """A session by exact id, active or ended (optionally only if it is ``user_id``'s)."""
-    stmt = (
-        sa.select(UserSession)
-        .join(UserSession.user)
-        .options(contains_eager(UserSession.user))
-        .where(UserSession.id == session_id)
-    )
-    if user_id is not None:
-        stmt = stmt.where(UserSession.user_id == user_id)
-    return db.scalar(stmt)
-
-
-def logout_user_sessions(db: Session, user_id: str, by_user_id: str | None, now: datetime) -> int:
-    """End every active session of a user; returns how many were ended."""
-    result = db.execute(
-        sa.update(UserSession)
-        .where(UserSession.user_id == user_id, *active_conditions(now))
-        .values(logout_at=now, logout_by=by_user_id)
-    )
-    return int(getattr(result, "rowcount", 0))
-
-
-def set_roles(db: Session, user: User, roles: Sequence[str]) -> None:
-    """Replace a user's roles."""
-    user.roles = list(dict.fromkeys(roles))
-    db.flush()
+__all__ = [
+    "ACTIVITY_RESOLUTION",
+    "DEFAULT_SORT",
+    "DEVICE_FILTER_COLUMNS",
+    "SESSION_FILTER_COLUMNS",
+    "SORT_KEYS",
+    "USER_SORT_KEYS",
+    "Page",
+    "UserRecord",
+    "active_conditions",
+    "any_key_taken",
+    "authorize_two_factor",
+    "find_active_session",
+    "find_user_by_key",
+    "find_user_by_username_key",
+    "get_session",
+    "insert_session",
+    "insert_user",
+    "list_sessions",
+    "list_users",
+    "logout_session",
+    "logout_user_sessions",
+    "set_active",
+    "set_password_hash",
+    "set_roles",
+    "storable_user_agent",
+    "touch_session",
+]

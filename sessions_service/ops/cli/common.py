@@ -16,7 +16,7 @@ from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
 from sessions_service.config import ConfigError
-from sessions_service.data import queries
+from sessions_service.core import accounts
 from sessions_service.data.errors import (
     error_reason,
     is_connect_error,
@@ -104,7 +104,7 @@ def echo_json(data: dict[str, Any]) -> None:
 
 def user_or_fail(db: Session, username: str) -> User:
     """The user called ``username``, or a CliError that points at ``users list``."""
-    user = queries.get_user_by_username(db, username)
+    user = accounts.get_user_by_username(db, username)
     if user is None:
         raise CliError(f"no such user: {username} — see: {PROG} users list")
     return user

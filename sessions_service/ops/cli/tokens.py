@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sessions_service.clock import utcnow
-from sessions_service.data import queries
+from sessions_service.core import logins
 from sessions_service.ops.cli.common import PROG, CliError, CommandGroup, echo_json, user_or_fail
 from sessions_service.state import new_session, settings_of
 
@@ -21,7 +21,7 @@ def tokens_create(username: str, bypass_2fa: bool) -> None:
         user = user_or_fail(db, username)
         if not user.active:
             raise CliError(f"user is not active: {username} — activate it: {PROG} users activate")
-        session, token = queries.create_session(
+        session, token = logins.create_session(
             db,
             user,
             user_agent=None,

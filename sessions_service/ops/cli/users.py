@@ -7,7 +7,7 @@ import json
 import click
 
 from sessions_service.clock import format_timestamp, utcnow
-from sessions_service.core import events
+from sessions_service.core import accounts, events
 from sessions_service.data import queries
 from sessions_service.ops.cli.common import (
     PROG,
@@ -54,7 +54,7 @@ def users_create(
         _check_password(password)
     with new_session() as db:
         try:
-            user = queries.create_user(
+            user = accounts.create_user(
                 db,
                 username,
                 password,
@@ -64,7 +64,7 @@ def users_create(
                 bcrypt_rounds=settings_of().bcrypt_rounds,
                 username_pattern=settings_of().username_pattern,
             )
-        except queries.UserExists as exc:
+        except accounts.UserExists as exc:
             raise CliError(f"{exc} — see: {PROG} users list") from None
         except ValueError as exc:
             raise CliError(str(exc)) from None
@@ -131,7 +131,7 @@ def users_set_password(username: str, password: str) -> None:
     _check_password(password)
     with new_session() as db:
         user = user_or_fail(db, username)
-        queries.set_password(db, user, password, bcrypt_rounds=settings_of().bcrypt_rounds)
+        accounts.set_password(db, user, password, bcrypt_rounds=settings_of().bcrypt_rounds)
         db.commit()
         events.emit("user.set-password", "success", user_id=user.id, by="cli")
         echo_json({"userId": user.id, "hasPassword": True})

@@ -7,7 +7,7 @@ from typing import Any
 from flask import g, request
 
 from sessions_service.clock import utcnow
-from sessions_service.core import throttle, twofactor
+from sessions_service.core import logins, throttle, twofactor
 from sessions_service.data import queries
 from sessions_service.state import settings_of
 from sessions_service.web import events
@@ -46,7 +46,7 @@ def login() -> dict[str, Any]:
         db.commit()  # the attempt given back, and a wrong code's count, survive the error answer
         raise
     user_agent, ip = request.headers.get("User-Agent"), request_ip()
-    session, token = queries.create_session(
+    session, token = logins.create_session(
         db,
         user,
         user_agent=user_agent,

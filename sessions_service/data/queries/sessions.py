@@ -1,0 +1,129 @@
+"""Reads and writes of login sessions, from ready values: a token's hash, never the token; the
+device already parsed (core.logins makes both).
+
+Every function takes a Session first and never commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, contains_eager
+
+from sessions_service.data.dialect import rows_affected
+from sessions_service.data.ids import new_id
+from sessions_service.data.models import HOST_MAX, USER_AGENT_MAX, Device, UserSession
+
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
+
+def storable_user_agent(raw: str | None) -> str | None:
+    """A User-Agent as the column keeps it: without NUL (PostgreSQL text cannot hold it), cut
+    to USER_AGENT_MAX; None when nothing is left. Headers are otherwise kept as sent."""
+    return (raw or "").replace("\x00", "")[:USER_AGENT_MAX] or None
+
+
+def insert_session(
+    db: Session,
+    *,
+    user_id: str,
+    token_hash: str,
+    device: Device | None,
+    user_agent: str | None,
+    ip: str,
+    host: str,
+    login_at: datetime,
+    expires_at: datetime,
+    bypass_2fa: bool = False,
+) -> UserSession:
+    """Add a login session from ready values (the token's hash, the parsed device)."""
+    session = UserSession(
+        id=new_id(),
+        user_id=user_id,
+        token_hash=token_hash,
+        ip=ip,
+        host=host.replace("\x00", "")[:HOST_MAX],
+        user_agent=storable_user_agent(user_agent),
+        login_at=login_at,
+        last_activity_at=login_at,
+        expires_at=expires_at,
+        bypass_2fa=bypass_2fa,
+    )
+    session.device = device
+    db.add(session)
+    db.flush()
+    return session
+
+
+def active_conditions(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """Not logged out and not expired."""
+    return [UserSession.logout_at.is_(None), UserSession.expires_at > now]
+
+
+def find_active_session(db: Session, token_hash: str, now: datetime) -> UserSession | None:
+    """The active session (with its user loaded) whose token hash is ``token_hash``."""
+    stmt = (
+        sa.select(UserSession)
+        .join(UserSession.user)
+        .options(contains_eager(UserSession.user))
+        .where(UserSession.token_hash == token_hash, *active_conditions(now))
+    )
+    return db.scalar(stmt)
+
+
+def touch_session(db: Session, session_id: str, now: datetime) -> None:
+    """Record activity, at most once per ACTIVITY_RESOLUTION per session."""
+    db.execute(
+        sa.update(UserSession)
+        .where(
+            UserSession.id == session_id,
+            UserSession.last_activity_at < now - ACTIVITY_RESOLUTION,
+        )
+        .values(last_activity_at=now)
+    )
+
+
+def logout_session(
+    db: Session, session_id: str, by_user_id: str, now: datetime, *, owner_id: str | None = None
+) -> bool:
+    """End an active session (only ``owner_id``'s, if given); False when none was active."""
+    conditions = [UserSession.id == session_id, *active_conditions(now)]
+    if owner_id is not None:
+        conditions.append(UserSession.user_id == owner_id)
+    result = db.execute(
+        sa.update(UserSession).where(*conditions).values(logout_at=now, logout_by=by_user_id)
+    )
+    return rows_affected(result) == 1
+
+
+def authorize_two_factor(db: Session, session_id: str, until: datetime, fingerprint: str) -> None:
+    """Remember a passed two-factor check for this session and client fingerprint."""
+    db.execute(
+        sa.update(UserSession)
+        .where(UserSession.id == session_id)
+        .values(twofa_authorized_until=until, twofa_fingerprint=fingerprint)
+    )
+
+
+def get_session(db: Session, session_id: str, *, user_id: str | None = None) -> UserSession | None:
+    """A session by exact id, active or ended (optionally only if it is ``user_id``'s)."""
+    stmt = (
+        sa.select(UserSession)
+        .join(UserSession.user)
+        .options(contains_eager(UserSession.user))
+        .where(UserSession.id == session_id)
+    )
+    if user_id is not None:
+        stmt = stmt.where(UserSession.user_id == user_id)
+    return db.scalar(stmt)
+
+
+def logout_user_sessions(db: Session, user_id: str, by_user_id: str | None, now: datetime) -> int:
+    """End every active session of a user; returns how many were ended."""
+    result = db.execute(
+        sa.update(UserSession)
+        .where(UserSession.user_id == user_id, *active_conditions(now))
+        .values(logout_at=now, logout_by=by_user_id)
+    )
+    return rows_affected(result)
