@@ -467,3 +467,8 @@ def import_sessions(
 def analyze(conn: sa.Connection) -> None:
     """Refresh the planner's statistics after a bulk load (the caller commits)."""
     bulk.analyze(conn, (_USERS, _SESSIONS))
+
+
+def vacuum(engine: sa.Engine) -> None:
+    """VACUUM (ANALYZE) what an import wrote (ANALYZE on SQLite), outside any transaction."""
+    bulk.vacuum_analyze(engine, (_USERS, _SESSIONS))

@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from sessions_service.data.engine import create_db_engine
 from sessions_service.ops import importer
 from sessions_service.ops.cli.common import ServiceCommand, echo_json
 from sessions_service.state import get_engine, settings_of
@@ -54,11 +55,17 @@ def _import_progress(file: IO[bytes]) -> Iterator[Callable[[importer.BatchProgre
     type=click.IntRange(1, 100_000),
     help="Lines written (and committed) together.",
 )
+@click.option(
+    "--no-vacuum",
+    is_flag=True,
+    help="Only ANALYZE afterwards, no VACUUM (PostgreSQL); lists are slower until autovacuum.",
+)
 @with_appcontext
-def import_sessions(file: IO[bytes], batch_size: int) -> None:
+def import_sessions(file: IO[bytes], batch_size: int, no_vacuum: bool) -> None:
     """Bulk-load sessions and their users from JSON Lines (FILE, or - for stdin).
 
-    Bad lines are reported on stderr as "line N: reason"; the rest are imported.
+    Bad lines are reported on stderr as "line N: reason"; the rest are imported. Then
+    VACUUM (ANALYZE) on PostgreSQL (ANALYZE on SQLite), so lists are fast at once.
     Prints a JSON summary; exits 1 when any line was rejected.
     """
     with get_engine(current_app).connect() as conn, _import_progress(file) as advance:
@@ -77,9 +84,15 @@ def import_sessions(file: IO[bytes], batch_size: int) -> None:
             batch_size=batch_size,
             after_batch=after_batch,
         )
-        if summary.sessions_imported:
+        if summary.sessions_imported and no_vacuum:
             importer.analyze(conn)
             conn.commit()
+    if summary.sessions_imported and not no_vacuum:
+        maintenance = create_db_engine(settings_of(), statement_timeout=False)
+        try:
+            importer.vacuum(maintenance)
+        finally:
+            maintenance.dispose()
     echo_json(summary.as_dict())
     expired = summary.sessions_already_expired
     if expired:
