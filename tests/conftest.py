@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,11 +32,12 @@ from sessions_service.clock import utcnow
 from sessions_service.core import twofactor
 from sessions_service.core.security import password_digest
 from sessions_service.data import queries
+from sessions_service.data.models import Totp, User, UserSession
 from sessions_service.data.schema import upgrade_schema
 from sessions_service.ops.cli import cli
 from sessions_service.state import get_engine, new_session, settings_of
 
-from .bodies import LOGGED_OUT
+from .bodies import LOGGED_OUT, TIMESTAMP
 
 SECRET_KEY = "SSKbIscDZyYeIeC5Lm_Ye4T_TJhK2vNzd4uryucVhaM="
 CHROME_113 = (
@@ -43,8 +45,16 @@ CHROME_113 = (
     "Chrome/113.0.0.0 Safari/537.36"
 )
 FIREFOX_112 = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:109.0) Gecko/20100101 Firefox/112.0"
+LOGIN = "/api/v1/login"
+LOGOUT = "/api/v1/logout"
 SESSIONS_API = "/api/v1/sessions"
+LIST = f"{SESSIONS_API}/list"
 LIST_ALL = f"{SESSIONS_API}/list.all"
+INFO = f"{SESSIONS_API}/info"
+INFO_ADMIN = f"{SESSIONS_API}/info.admin"
+LOGOUT_ME = f"{SESSIONS_API}/logout.me"
+LOGOUT_ANY = f"{SESSIONS_API}/logout"
+BIG = "x" * (64 * 1024 + 1)  # one byte more than a request body may have
 TABLES = ("backup_codes", "totp", "sessions", "users", "session_counts", "login_throttle")
 
 
@@ -158,6 +168,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+pg_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+"""Run a test that takes ``database_url`` on PostgreSQL only."""
+
+
 @pytest.fixture
 def app_env() -> dict[str, str]:
     """Extra SESSIONS_* settings for the app; override in a test module to change them."""
@@ -196,6 +210,21 @@ class Account:
     def digest(self) -> str:
         """The password method's code."""
         return password_digest(self.password)
+
+
+class Codes:
+    """Fresh TOTP codes for one secret, each for a later time step than the one before."""
+
+    def __init__(self, secret: str) -> None:
+        self.totp = pyotp.TOTP(secret)
+        self.last: int | None = None
+
+    def next(self) -> str:
+        current = int(time.time()) // 30
+        step = current if self.last is None or self.last < current else self.last + 1
+        assert step <= current + 1, "test bug: more than two fresh codes asked within one step"
+        self.last = step
+        return self.totp.at(step * 30)
 
 
 @dataclass
@@ -322,6 +351,31 @@ def helpers(app: Flask, client: FlaskClient) -> Helpers:
     return Helpers(app, client)
 
 
+@dataclass
+class World:
+    """Three active sessions: an admin's exempt from two-factor (reaches every view), a TOTP
+    admin's (two-factor not bypassed) and a plain user's."""
+
+    admin: Login
+    tfa: Account  # the TOTP admin "tfa" (password s3cret-pass)
+    totp: Login
+    user: Login  # "mallory", password pw-mallory
+    total: int = 3
+
+
+@pytest.fixture
+def world(helpers: Helpers) -> World:
+    admin = helpers.admin("root")
+    tfa = helpers.admin("tfa", totp=True)
+    user = helpers.user("mallory", password="pw-mallory")
+    return World(
+        admin=helpers.session_for(admin, bypass_2fa=True),
+        tfa=tfa,
+        totp=helpers.session_for(tfa),
+        user=helpers.session_for(user),
+    )
+
+
 # --- request and assertion helpers shared by the test modules --------------------------
 
 
@@ -331,6 +385,11 @@ def login_body(account: Account, code: str | None = None) -> dict[str, str]:
     if code is not None:
         body["code"] = code
     return body
+
+
+def post_login(client: FlaskClient, account: Account, code: str | None = None) -> TestResponse:
+    """POST /login as ``account`` from Chrome 113 (with a two-factor code if given)."""
+    return client.post(LOGIN, json=login_body(account, code), headers={"User-Agent": CHROME_113})
 
 
 def list_all(
@@ -378,6 +437,41 @@ def assert_invalid_params(response: TestResponse) -> None:
     assert len(body["error"]) > len(" [invalid-params]")
 
 
+def assert_json_error(response: TestResponse) -> dict[str, Any]:
+    """A JSON body without any trace of a stack trace."""
+    assert response.headers["Content-Type"].startswith("application/json"), response.data
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "sqlalchemy" not in text.lower()
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+# --- stored state, read back for assertions --------------------------------------------
+
+
+def count_sessions(app: Flask, user_id: str) -> int:
+    """Sessions of a user, ended or not."""
+    with new_session(app) as db:
+        stmt = sa.select(sa.func.count()).where(UserSession.user_id == user_id)
+        return int(db.scalar(stmt) or 0)
+
+
+def last_step(app: Flask, user_id: str) -> int | None:
+    """The TOTP step last accepted for a user (None: none yet)."""
+    with new_session(app) as db:
+        step: int | None = db.scalar(sa.select(Totp.last_step).where(Totp.user_id == user_id))
+        return step
+
+
+def twofa_state(app: Flask, user_id: str) -> tuple[int, Any]:
+    """(failed attempts, locked until) as stored in the users row."""
+    with new_session(app) as db:
+        row = db.execute(
+            sa.select(User.twofa_failed_attempts, User.twofa_locked_until).where(User.id == user_id)
+        ).one()
+        return row[0], row[1]
+
+
 # --- the console script, in-process --------------------------------------------------
 
 Invoke = Callable[..., Result]
@@ -409,15 +503,41 @@ def cli_invoker(database_url: str, apps: list[Flask]) -> Invoke:
 # --- security events, as the ``sessions_service.core.security`` logger writes them ---------------
 
 
+EVENT_KEYS = {"time", "event", "outcome", "userId", "ip", "requestId"}
+
+
+def parse_event(message: str) -> dict[str, Any]:
+    """One security event: a single line of JSON with the keys every event has."""
+    assert "\n" not in message and "\r" not in message, message
+    event = json.loads(message)
+    assert isinstance(event, dict), message
+    assert set(event) >= EVENT_KEYS, message
+    assert TIMESTAMP.match(event["time"]), message
+    return event
+
+
 class SecurityEvents(logging.Handler):
-    """The security events written while attached, as dicts."""
+    """The security events written while attached (each checked by ``parse_event``)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.events: list[dict[str, Any]] = []
+        self.messages: list[str] = []  # every message as written, for searching
+        self._taken = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.events.append(json.loads(record.getMessage()))
+        # Only kept here: an assertion raised inside emit() would fail the request instead.
+        self.messages.append(record.getMessage())
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every event so far."""
+        return [parse_event(m) for m in self.messages]
+
+    def take(self) -> list[dict[str, Any]]:
+        """The events written since the last ``take``."""
+        new = self.messages[self._taken :]
+        self._taken = len(self.messages)
+        return [parse_event(m) for m in new]
 
     def named(self, name: str) -> list[dict[str, Any]]:
         """The events called ``name``."""

@@ -330,3 +330,26 @@ def test_the_cap_also_holds_between_threads_of_one_process(
             assert (response.status_code, response.get_json()) == (429, TOO_MANY)
     response = client.get(LIST, headers=member.headers(), query_string=query)
     assert response.status_code == 200, response.get_json()
+
+
+# --- a pattern that backtracks exponentially elsewhere ------------------------------------
+
+
+def test_exponential_pattern_answers_with_the_right_total(
+    client: FlaskClient, helpers: Helpers
+) -> None:
+    admin = helpers.admin()
+    login = helpers.session_for(admin, bypass_2fa=True)
+    # Usernames must match SESSIONS_USERNAME_PATTERN; display names carry the hostile runs.
+    helpers.session_for(helpers.user("a" * 60 + ".x", name="a" * 200 + "!"))
+    helpers.session_for(helpers.user("a" * 60, name="b" * 200 + "!"))
+    rows = helpers.sql(
+        "SELECT u.username, u.name, s.device_name, s.device_type, s.device_os_name, s.id, "
+        "s.user_id, s.ip, s.host FROM sessions s JOIN users u ON u.id = s.user_id"
+    )
+    # (a+)+$ case-insensitively: some value ends in "a" (no regex engine needed to know).
+    expected = sum(any((v or "").lower().endswith("a") for v in row) for row in rows)
+    assert expected >= 1
+    response = client.get(LIST_ALL, headers=login.headers(), query_string={"filter": "(a+)+$"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["total"] == expected

@@ -8,6 +8,7 @@ through click's runner or as the real console script, the server as real gunicor
 from __future__ import annotations
 
 import logging
+import stat
 import subprocess
 import threading
 import time
@@ -22,6 +23,7 @@ from click.testing import Result
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask
 
+from sessions_service import create_app
 from sessions_service.clock import utcnow
 from sessions_service.config import ConfigError, load_config
 from sessions_service.core.security import KeyMismatch, decrypt_secret, encrypt_secret
@@ -41,15 +43,19 @@ from .conftest import (
     list_all,
     login_body,
     make_app,
+    pg_only,
     wrong_code,
 )
 from .servers import (
     CLI_TIMEOUT,
     HTTP_TIMEOUT,
     SCRIPT,
+    cli_json,
     free_port,
+    run_cli,
     running_server,
     service_env,
+    start_serve,
     stop,
 )
 
@@ -479,3 +485,127 @@ def test_rotation_while_gunicorn_serves_has_no_5xx(
     for account_id, stored in ciphertexts(helpers).items():
         secret = next(a.totp_secret for a in accounts if a.id == account_id)
         assert Fernet(NEW.encode()).decrypt(stored.encode()).decode() == secret
+
+
+# --- secrets at rest, the embedded default key, PostgreSQL without a key ------------------
+
+
+def test_totp_secrets_encrypted_and_keys_rotate(
+    app: Flask, helpers: Helpers, database_url: str, tmp_path: Path
+) -> None:
+    alice = helpers.admin("alice", totp=True)
+    bob = helpers.user("bob", totp=True)
+    assert alice.totp_secret and bob.totp_secret
+    stored = repr(helpers.sql("SELECT * FROM totp"))
+    stored += repr(helpers.sql("SELECT * FROM backup_codes"))
+    for plain in (alice.totp_secret, bob.totp_secret, *alice.backup_codes, *bob.backup_codes):
+        assert plain not in stored
+
+    def ciphertexts() -> dict[str, str]:
+        rows = helpers.sql("SELECT user_id, secret_encrypted FROM totp")
+        return {row[0]: row[1] for row in rows}
+
+    before = ciphertexts()
+    new_key = Fernet.generate_key().decode()
+    env = service_env(database_url, SESSIONS_SECRET_KEY=new_key)
+    refusals = {
+        Fernet.generate_key().decode(): "a TOTP secret decrypts with none of the 2 keys; "
+        "nothing was changed",
+        "not-a-fernet-key": "--old is not a Fernet key",
+    }
+    for old, why in refusals.items():
+        refused = run_cli("keys", "rotate", "--old", old, env=env)
+        assert refused.returncode != 0, refused.stdout
+        assert refused.stderr == f"error: {why}\n"
+        assert ciphertexts() == before
+
+    rotated = cli_json("keys", "rotate", "--old", SECRET_KEY, env=env)
+    assert rotated == {"secretsReencrypted": 2}
+    after = ciphertexts()
+    for user_id, secret in ((alice.id, alice.totp_secret), (bob.id, bob.totp_secret)):
+        assert after[user_id] != before[user_id]
+        assert secret not in after[user_id]
+        assert Fernet(new_key.encode()).decrypt(after[user_id].encode()).decode() == secret
+        with pytest.raises(InvalidToken):
+            Fernet(SECRET_KEY.encode()).decrypt(after[user_id].encode())
+
+    # An app with only the new key checks TOTP codes.
+    renewed = make_app(
+        tmp_path / "renewed",
+        database_url,
+        SESSIONS_SECRET_KEY=new_key,
+        SESSIONS_2FA_REMEMBER_FOR="0",
+    )
+    try:
+        login = helpers.session_for(alice)
+        response = list_all(renewed.test_client(), login, alice.code())
+        assert response.status_code == 200, response.get_json()
+        assert list_all(renewed.test_client(), login, wrong_code(alice)).get_json() == (
+            TOTP_INVALID
+        )
+    finally:
+        get_engine(renewed).dispose()
+
+
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_embedded_default_generates_one_key_file(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    handler = _Warnings()
+    logger = logging.getLogger("sessions_service")
+    logger.addHandler(handler)
+    apps: list[Flask] = []
+    try:
+        apps.append(create_app({}, instance_path=str(instance)))
+        key_file = instance / "secret.key"
+        assert key_file.is_file()
+        key = key_file.read_text().strip()
+        Fernet(key.encode())  # a valid key
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        settings = settings_of(apps[0])
+        assert settings.secret_key == key
+        assert settings.database_url == f"sqlite:///{instance / 'sessions.db'}"
+        warned = [m for m in handler.messages if "SESSIONS_SECRET_KEY" in m]
+        assert len(warned) == 1, handler.messages
+        assert "\n" not in warned[0]
+
+        apps.append(create_app({}, instance_path=str(instance)))
+        assert settings_of(apps[1]).secret_key == key
+        assert key_file.read_text().strip() == key
+        assert [m for m in handler.messages if "SESSIONS_SECRET_KEY" in m] == warned
+        assert sorted(p.name for p in instance.iterdir() if p.name.startswith("secret")) == [
+            "secret.key"
+        ]
+    finally:
+        logger.removeHandler(handler)
+        for application in apps:
+            get_engine(application).dispose()
+
+
+@pg_only
+def test_postgresql_without_key_refuses_to_start(database_url: str, tmp_path: Path) -> None:
+    env = service_env(database_url)
+    del env["SESSIONS_SECRET_KEY"]
+    proc = start_serve(
+        env, free_port(), 1, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        out, err = proc.communicate(timeout=CLI_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        proc.communicate(timeout=5)
+        pytest.fail("serve started without SESSIONS_SECRET_KEY against PostgreSQL")
+    assert proc.returncode != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "sessions-service keys generate" in lines[0]
+    assert "SESSIONS_SECRET_KEY" in lines[0]
+    assert "Traceback" not in err + out
+    assert not list(tmp_path.glob("**/secret.key"))  # nothing generated for PostgreSQL
