@@ -4,6 +4,11 @@ Each input is its own case and the whole answer is compared: lone surrogates fro
 escapes, JSON nested thousands deep, sorts of thousands of ``[``, query strings that are not
 UTF-8, User-Agents whose parts outgrow their columns, forwarded addresses with zone ids, and
 OPTIONS (answered without authentication or two-factor).
+
+Then every hostile value (NUL, SQL, LIKE and regex metacharacters, template braces) in every
+query parameter, body field and header, bodies of every wrong shape and type, repeated and
+unknown parameters, bytes that are not UTF-8: each its own case, never a 500 or a traceback,
+never a session ended.
 """
 
 from __future__ import annotations
@@ -736,20 +741,6 @@ def _send(client: FlaskClient, world: World, case: Case) -> Any:
     return client.open(case.path, method=case.method, **kwargs)
 
 
-def _group(case_id: str) -> str:
-    """Cases that differ only in the hostile value share one database setup."""
-    for name in HOSTILE_VALUES:
-        if case_id.endswith("-" + name):
-            return case_id[: -len(name) - 1]
-    parts = case_id.split("-")
-    return "-".join(parts[:2]) if parts[0] == "shape" else parts[0]
-
-
-HOSTILE_GROUPS: dict[str, list[Case]] = {}
-for _case in HOSTILE:
-    HOSTILE_GROUPS.setdefault(_group(_case.id), []).append(_case)
-
-
 def _check(case: Case, response: Any, world: World, helpers: Helpers) -> None:
     body = assert_json_error(response)
     assert response.status_code != 500, body
@@ -767,15 +758,8 @@ def _check(case: Case, response: Any, world: World, helpers: Helpers) -> None:
     assert ended[0][0] == 0
 
 
-@pytest.mark.parametrize("group", list(HOSTILE_GROUPS))
+@pytest.mark.parametrize("case", HOSTILE, ids=[case.id for case in HOSTILE])
 def test_hostile_input_is_never_a_500(
-    client: FlaskClient, world: World, helpers: Helpers, group: str
+    client: FlaskClient, world: World, helpers: Helpers, case: Case
 ) -> None:
-    """Each case of the group (ids in HOSTILE) is checked; every failing id is reported."""
-    failures = []
-    for case in HOSTILE_GROUPS[group]:
-        try:
-            _check(case, _send(client, world, case), world, helpers)
-        except AssertionError as exc:
-            failures.append(f"{case.id}: {exc}")
-    assert not failures, "\n".join(failures)
+    _check(case, _send(client, world, case), world, helpers)
