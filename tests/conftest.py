@@ -143,6 +143,15 @@ def blank_pg_url(pg_database: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, never-migrated database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'blank.db'}"
+    url: str = request.getfixturevalue("blank_pg_url")  # skips locally / fails in CI without it
+    return url
+
+
 def _reset_postgres(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
@@ -411,9 +420,14 @@ def list_all(
 
 
 def wrong_code(account: Account) -> str:
-    """A six-digit code that is not valid in the current ±1 step window."""
-    window = {account.code(step) for step in (-1, 0, 1)}
-    return next(c for c in ("123456", "654321", "000000", "999999") if c not in window)
+    """A six-digit code the server cannot accept now or in the next 30 seconds.
+
+    The server accepts the codes of its current step ±1. Between this call and the server's
+    check its clock may cross into the next step, whose window reaches two steps ahead of now;
+    so the code is none of steps -2 … +2 (one of ten candidates: at most five are taken).
+    """
+    taken = {account.code(step) for step in range(-2, 3)}
+    return next(c for c in (f"{n:06d}" for n in range(0, 10**6, 111_111)) if c not in taken)
 
 
 def alive(client: FlaskClient, login: Login) -> bool:
@@ -475,29 +489,76 @@ def twofa_state(app: Flask, user_id: str) -> tuple[int, Any]:
 # --- the console script, in-process --------------------------------------------------
 
 Invoke = Callable[..., Result]
+CliOn = Callable[..., Invoke]
 
 
-def cli_invoker(database_url: str, apps: list[Flask]) -> Invoke:
-    """Run ``sessions-service ARGS`` in-process on ``database_url`` (apps kept for disposal)."""
+def cli_invoker(database_url: str, apps: list[Flask], *, via: str = "sessions-service") -> Invoke:
+    """Run ``sessions-service ARGS`` in-process on ``database_url``: through the console
+    script's click group, or (``via="flask"``) through the app's own ``app.cli``, as
+    ``flask --app app ARGS`` does. The settings are make_app's; ``key`` replaces the secret
+    key, ``env`` adds variables (None removes one). Built apps go to ``apps`` for disposal."""
 
-    def factory() -> Flask:
-        # What the group builds from the environment; kept so the engines can be disposed.
-        app = create_app()
-        apps.append(app)
-        return app
-
-    def invoke(*args: str, env: dict[str, str | None] | None = None, **kwargs: Any) -> Result:
+    def invoke(
+        *args: str,
+        env: dict[str, str | None] | None = None,
+        key: str = SECRET_KEY,
+        **kwargs: Any,
+    ) -> Result:
         environ: dict[str, str | None] = {
             "DATABASE_URL": database_url,
-            "SESSIONS_SECRET_KEY": SECRET_KEY,
+            "SESSIONS_SECRET_KEY": key,
             "SESSIONS_BCRYPT_ROUNDS": "4",
             **(env or {}),
         }
+        if via == "flask":
+            app = create_app({k: v for k, v in environ.items() if v is not None})
+            apps.append(app)
+            return app.test_cli_runner().invoke(args=list(args), env=environ, **kwargs)
+
+        def factory() -> Flask:
+            # What the group builds from the environment; kept so the engines can be disposed.
+            app = create_app()
+            apps.append(app)
+            return app
+
         return CliRunner().invoke(
             cli, list(args), env=environ, obj=ScriptInfo(create_app=factory), **kwargs
         )
 
     return invoke
+
+
+@pytest.fixture
+def cli_on() -> Iterator[CliOn]:
+    """``cli_on(url, via=...)``: cli_invoker on any database; every app disposed afterwards."""
+    apps: list[Flask] = []
+
+    def on(database_url: str, *, via: str = "sessions-service") -> Invoke:
+        return cli_invoker(database_url, apps, via=via)
+
+    yield on
+    for app in apps:
+        get_engine(app).dispose()
+
+
+@pytest.fixture
+def invoke(cli_on: CliOn, database_url: str) -> Invoke:
+    """Run ``sessions-service ARGS`` in-process against this test's database."""
+    return cli_on(database_url)
+
+
+def json_out(result: Result) -> dict[str, Any]:
+    """A command's JSON output, after checking it succeeded."""
+    assert result.exit_code == 0, (result.output, result.exception)
+    data = json.loads(result.stdout)
+    assert isinstance(data, dict), result.stdout
+    return data
+
+
+def json_lines(result: Result) -> list[dict[str, Any]]:
+    """A command's JSON Lines output, after checking it succeeded."""
+    assert result.exit_code == 0, (result.output, result.exception)
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 # --- security events, as the ``sessions_service.core.security`` logger writes them ---------------

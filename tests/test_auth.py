@@ -15,11 +15,8 @@ from sessions_service.clock import utcnow
 from sessions_service.core import security
 
 from .bodies import FIREFOX_112_DEVICE, LOGGED_OUT, LOGIN_FAILED, LOGOUT_DONE
-from .conftest import CHROME_113, FIREFOX_112, Helpers
+from .conftest import CHROME_113, FIREFOX_112, LIST_ALL, LOGIN, LOGOUT, Helpers
 
-LIST_ALL = "/api/v1/sessions/list.all"
-LOGIN = "/api/v1/login"
-LOGOUT = "/api/v1/logout"
 ENDPOINTS = [("GET", LIST_ALL), ("POST", LOGOUT)]
 ENDPOINT_IDS = ["list.all", "logout"]
 

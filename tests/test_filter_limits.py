@@ -27,10 +27,8 @@ from sessions_service.ops.synthetic import synthetic_lines
 from sessions_service.state import get_engine, new_session, settings_of
 
 from .bodies import UNAVAILABLE
-from .conftest import FIREFOX_112, SECRET_KEY, Helpers, Login, make_app
+from .conftest import FIREFOX_112, LIST, LIST_ALL, SECRET_KEY, Helpers, Login, make_app
 
-LIST = "/api/v1/sessions/list"
-LIST_ALL = "/api/v1/sessions/list.all"
 ATTACK = "(((.*){0,9}){0,9}){0,9}x"  # the pattern
 # Accepted by the static limits (RE2 simplifies it to 13 instructions), yet PostgreSQL's
 # engine spends ~90 µs a row on it: only the runtime budget bounds it.

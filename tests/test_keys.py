@@ -39,7 +39,6 @@ from .conftest import (
     Account,
     Helpers,
     Invoke,
-    cli_invoker,
     list_all,
     login_body,
     make_app,
@@ -65,20 +64,6 @@ OTHER = "ipg1gqXDbgocSZLu3_XOCApzJlwJ4HpB_reIMHr34rM="
 BAD_KEY = "bm90LXRoaXJ0eS10d28tYnl0ZXMtb2Yta2V5"  # base64, but of 27 bytes
 MAKE_ONE = "make one with: sessions-service keys generate"
 NOT_FERNET = "is not a Fernet key (urlsafe base64 of 32 bytes); " + MAKE_ONE
-
-
-@pytest.fixture
-def invoke(database_url: str) -> Iterator[Invoke]:
-    """Run ``sessions-service ARGS`` in-process on this test's database (key: OLD unless set)."""
-    apps: list[Flask] = []
-    base = cli_invoker(database_url, apps)
-
-    def run(*args: str, key: str = OLD) -> Result:
-        return base(*args, env={"SESSIONS_SECRET_KEY": key})
-
-    yield run
-    for app in apps:
-        get_engine(app).dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,10 +21,10 @@ from .bodies import (
     TIMESTAMP,
     TOTP_REQUIRED,
     invalid_sort,
+    iso,
 )
-from .conftest import CHROME_113, FIREFOX_112, assert_invalid_params
+from .conftest import CHROME_113, FIREFOX_112, LIST_ALL, assert_invalid_params
 
-LIST_ALL = "/api/v1/sessions/list.all"
 LOGOUT = "/api/v1/logout"
 INT32_MAX = 2**31 - 1
 DEVICE_KEYS = {"type", "name", "longVersion", "os", "version"}
@@ -52,12 +52,6 @@ def ok(response) -> dict[str, Any]:
 
 def ago(**delta: float) -> datetime:
     return utcnow() - timedelta(**delta)
-
-
-def iso(value: datetime) -> str:
-    """The API's timestamp format, written out independently of the service."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S") + f".{value.microsecond // 1000:03d}Z"
 
 
 def ids(body: dict[str, Any]) -> list[str]:

@@ -25,10 +25,9 @@ from .bodies import (
     LOGIN_TOTP_REQUIRED,
 )
 from .concurrency import at_once
-from .conftest import Account, Helpers, SecurityEvents, wrong_code
+from .conftest import LOGIN, Account, Helpers, SecurityEvents, wrong_code
 from .servers import running_server, service_env
 
-LOGIN = "/api/v1/login"
 USER_LIMIT, IP_LIMIT = 3, 6
 LIMITS = {
     "SESSIONS_LOGIN_BLOCK_USER_ATTEMPTS": str(USER_LIMIT),

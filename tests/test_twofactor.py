@@ -23,11 +23,9 @@ from .bodies import (
     totp_required,
 )
 from .concurrency import at_once
-from .conftest import CHROME_113, FIREFOX_112, list_all, login_body, wrong_code
+from .conftest import CHROME_113, FIREFOX_112, LIST_ALL, LOGIN, list_all, login_body, wrong_code
 from .servers import HTTP_TIMEOUT, running_server, service_env
 
-LIST_ALL = "/api/v1/sessions/list.all"
-LOGIN = "/api/v1/login"
 MAX_ATTEMPTS = 10
 
 
