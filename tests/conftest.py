@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from sessions_service import create_app
-from sessions_service.clock import utcnow
+from sessions_service.clock import FrozenClock, frozen_at, utcnow
 from sessions_service.core import twofactor
 from sessions_service.core.security import password_digest
 from sessions_service.data import queries
@@ -188,6 +187,17 @@ def app_env() -> dict[str, str]:
 
 
 @pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    """``utcnow()`` frozen at the real now for the test; ``clock.advance(delta)`` moves it.
+
+    In-process apps (test clients, in-process CLI runs) obey it; a server in another process
+    keeps the real clock, so tests with a clock make their requests in-process.
+    """
+    with frozen_at() as frozen:
+        yield frozen
+
+
+@pytest.fixture
 def app(tmp_path: Path, database_url: str, app_env: dict[str, str]) -> Iterator[Flask]:
     application = make_app(tmp_path, database_url, **app_env)
     yield application
@@ -229,7 +239,7 @@ class Codes:
         self.last: int | None = None
 
     def next(self) -> str:
-        current = int(time.time()) // 30
+        current = int(utcnow().timestamp()) // 30
         step = current if self.last is None or self.last < current else self.last + 1
         assert step <= current + 1, "test bug: more than two fresh codes asked within one step"
         self.last = step

@@ -5,13 +5,16 @@ Each TOTP step is accepted once per user, so every test needs at most one or two
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pyotp
 import pytest
 import requests
 import sqlalchemy as sa
+
+from sessions_service.clock import FrozenClock, frozen_at, utcnow
 
 from .bodies import (
     LOGIN_FAILED,
@@ -30,14 +33,13 @@ MAX_ATTEMPTS = 10
 
 
 @pytest.fixture
-def mid_step():
-    """Start clear of a TOTP step boundary, so code(-1)/code(+1) still mean what they say.
-
-    Not a timing assertion: it only avoids the last half second of a 30-second step.
-    """
-    remaining = 30 - time.time() % 30
-    if remaining < 0.5:
-        time.sleep(remaining + 0.05)
+def mid_step() -> Iterator[FrozenClock]:
+    """The clock frozen in the middle of the next TOTP step, so code(-1)/code(+1) mean what
+    they say however long the test takes."""
+    now = utcnow()
+    step_start = now - timedelta(seconds=now.timestamp() % 30)
+    with frozen_at(step_start + timedelta(seconds=45)) as clock:
+        yield clock
 
 
 def assert_ok(response):
@@ -131,6 +133,17 @@ def test_remember_window_is_bound_to_user_agent_and_ip(client, totp_admin, totp_
     other_ip = list_all(client, totp_session, user_agent=CHROME_113, ip="10.0.0.6")
     assert other_ip.status_code == 400
     assert other_ip.get_json() == TOTP_REQUIRED
+
+
+def test_remember_window_ends_after_its_time(client, clock, totp_admin, totp_session):
+    """SESSIONS_2FA_REMEMBER_FOR's default, 1800 s from the passed check (not extended by use)."""
+    assert_ok(list_all(client, totp_session, totp_admin.code()))
+    clock.advance(timedelta(seconds=1799))
+    assert_ok(list_all(client, totp_session))
+    clock.advance(timedelta(seconds=1))
+    response = list_all(client, totp_session)
+    assert response.status_code == 400
+    assert response.get_json() == TOTP_REQUIRED
 
 
 def test_remember_window_is_per_session(client, helpers, totp_admin):

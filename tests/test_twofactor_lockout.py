@@ -11,12 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 
-from sessions_service.clock import utcnow
-from sessions_service.data.models import User
-from sessions_service.state import get_engine, new_session
+from sessions_service.clock import FrozenClock, utcnow
+from sessions_service.state import get_engine
 
 from .bodies import (
     LOGIN_TOTP_INVALID,
@@ -43,6 +41,7 @@ from .conftest import (
 )
 
 MAX_ATTEMPTS = 10
+LOCK = timedelta(minutes=15)
 REMEMBER_OFF = {"SESSIONS_2FA_REMEMBER_FOR": "0"}
 """Remembering a passed check off, so every request has to present a code."""
 
@@ -140,7 +139,7 @@ def test_missing_codes_do_not_count(client, helpers, totp_admin):
 
 @pytest.mark.parametrize("app_env", [REMEMBER_OFF], ids=["remember-off"])
 def test_lockout_is_shared_by_instances_and_not_extended(
-    app: Flask, helpers: Helpers, database_url: str, tmp_path: Path
+    clock: FrozenClock, app: Flask, helpers: Helpers, database_url: str, tmp_path: Path
 ) -> None:
     account = helpers.admin(totp=True)
     assert account.totp_secret is not None
@@ -169,10 +168,10 @@ def test_lockout_is_shared_by_instances_and_not_extended(
         assert tenth.status_code == 400
         assert tenth.get_json() == TOTP_MAX
         _, locked_until = twofa_state(app, account.id)
-        assert locked_until is not None
-        assert locked_until > utcnow() + timedelta(minutes=14)
+        assert locked_until == utcnow() + LOCK
 
-        # While locked: a correct code is refused, on either instance; the lock does not move.
+        # A minute later: a correct code is refused, on either instance; the lock does not move.
+        clock.advance(timedelta(minutes=1))
         for client in clients:
             refused = list_all(client, login, account.code())
             assert refused.status_code == 400
@@ -182,28 +181,20 @@ def test_lockout_is_shared_by_instances_and_not_extended(
         assert twofa_state(second, account.id)[1] == locked_until
         assert last_step(app, account.id) == codes.last  # the refused code was not consumed
 
-        _unlock(app, account.id)
+        # Locked up to its last second; at its end the next fresh code is accepted.
+        clock.advance(locked_until - utcnow() - timedelta(seconds=1))
+        assert list_all(clients[1], login, account.code()).get_json() == TOTP_MAX
+        clock.advance(timedelta(seconds=1))
         response = list_all(clients[0], login, codes.next())
         assert response.status_code == 200, response.get_json()
-        assert twofa_state(app, account.id)[0] == 0
+        assert twofa_state(app, account.id) == (0, locked_until)
     finally:
         get_engine(second).dispose()
 
 
-def _unlock(app: Flask, user_id: str) -> None:
-    """Move the lock into the past, as if 15 minutes had gone by."""
-    with new_session(app) as db:
-        db.execute(
-            sa.update(User)
-            .where(User.id == user_id)
-            .values(twofa_locked_until=utcnow() - timedelta(seconds=1))
-        )
-        db.commit()
-
-
 @pytest.mark.parametrize("app_env", [REMEMBER_OFF], ids=["remember-off"])
 def test_login_code_counts_towards_the_same_lock(
-    app: Flask, helpers: Helpers, database_url: str, tmp_path: Path
+    clock: FrozenClock, app: Flask, helpers: Helpers, database_url: str, tmp_path: Path
 ) -> None:
     account = helpers.admin("tfa", totp=True)
     login = helpers.session_for(account)
@@ -226,8 +217,9 @@ def test_login_code_counts_towards_the_same_lock(
         assert body["status"] == "error"
         assert body["error"] == "totp-max-attempts"
         _, locked_until = twofa_state(app, account.id)
-        assert locked_until is not None
+        assert locked_until == utcnow() + LOCK
 
+        clock.advance(timedelta(minutes=1))
         refused = post_login(clients[0], account, account.code())
         assert refused.status_code == 401
         assert refused.get_json()["error"] == "totp-max-attempts"
@@ -235,7 +227,11 @@ def test_login_code_counts_towards_the_same_lock(
         assert twofa_state(app, account.id)[1] == locked_until
         assert count_sessions(app, account.id) == 1  # only the one written by the test
 
-        _unlock(app, account.id)
+        clock.advance(locked_until - utcnow() - timedelta(seconds=1))
+        assert post_login(clients[0], account, account.code()).get_json()["error"] == (
+            "totp-max-attempts"
+        )
+        clock.advance(timedelta(seconds=1))
         accepted = post_login(clients[1], account, account.code())
         assert accepted.status_code == 200, accepted.get_json()
         assert twofa_state(app, account.id)[0] == 0
