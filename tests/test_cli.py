@@ -1,5 +1,5 @@
-"""The operator CLI (SPEC §7): click's CliRunner on the console script's group, subprocesses
-for main().
+"""The operator CLI (SPEC §7): click's CliRunner on the console script's group; the installed
+console script itself in one subprocess test (and ``serve``, which must fail before gunicorn).
 
 Every command runs against a real database of each kind; its printed JSON is checked and,
 where it matters, what it wrote is used through the API (login, token, TOTP code). Every
@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
 from flask import Flask
 
-from sessions_service.ops.cli import cli
+from sessions_service.ops.cli import PROG, cli
 from sessions_service.state import get_engine
 
 from .bodies import ID_RE
@@ -61,6 +61,15 @@ def assert_fails(result: Result, message: str, exit_code: int = 1) -> None:
     assert isinstance(result.exception, SystemExit), result.exception  # no traceback
 
 
+def bare(*args: str, **env: str) -> Result:
+    """``sessions-service ARGS`` in-process, as main() runs it, with no service setting in the
+    environment but ``env``."""
+    unset: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith("SESSIONS_") or k == "DATABASE_URL"
+    }
+    return CliRunner().invoke(cli, list(args), prog_name=PROG, env={**unset, **env})
+
+
 @pytest.fixture
 def api(app: Flask) -> Flask:
     """The app on the same database, to use what the CLI wrote through the API."""
@@ -71,12 +80,12 @@ def api(app: Flask) -> Flask:
 
 
 def test_version_and_help_show_only_our_options() -> None:
-    version = run_cli("--version", env=clean_env())
-    assert (version.returncode, version.stderr) == (0, "")
+    version = bare("--version")
+    assert (version.exit_code, version.stderr) == (0, "")
     assert version.stdout == f"sessions-service {importlib.metadata.version('sessions-service')}\n"
 
-    shown = run_cli("--help", env=clean_env())
-    assert (shown.returncode, shown.stderr) == (0, "")  # no app built: no warning, no key file
+    shown = bare("--help")
+    assert (shown.exit_code, shown.stderr) == (0, "")  # no app built: no warning, no key file
     options = shown.stdout.split("Options:\n")[1].split("\n\n")[0]
     assert options.splitlines() == [
         "  --version  Show the version and exit.",
@@ -96,7 +105,9 @@ def test_version_and_help_show_only_our_options() -> None:
     ]
 
 
+@pytest.mark.e2e
 def test_console_script_reports_an_unreachable_database_in_one_line() -> None:
+    """The one run of the installed console script (its main()) for a command."""
     done = run_cli("users", "list", env=service_env(REFUSING_PG))
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == f"error: {PG_REFUSED}\n"
@@ -523,10 +534,10 @@ def _assert_fernet_key(text: str) -> str:
     ids=["postgres-without-secret-key", "invalid-settings"],
 )
 def test_keys_generate_needs_no_configuration(env: dict[str, str]) -> None:
-    first = run_cli("keys", "generate", env=clean_env(**env))
-    second = run_cli("keys", "generate", env=clean_env(**env))
-    assert first.returncode == 0, first.stderr
-    assert second.returncode == 0, second.stderr
+    first = bare("keys", "generate", **env)
+    second = bare("keys", "generate", **env)
+    assert (first.exit_code, first.stderr) == (0, ""), first.exception
+    assert (second.exit_code, second.stderr) == (0, ""), second.exception
     assert _assert_fernet_key(first.stdout) != _assert_fernet_key(second.stdout)
     assert first.stdout.count("\n") == 1
 
@@ -546,25 +557,36 @@ def test_keys_generate_in_process_without_secret_key() -> None:
     [
         ["db", "upgrade"],
         ["users", "create", "x", "--password", "y"],
-        ["serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", "1"],
+        pytest.param(
+            ["serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", "1"],
+            id="serve",
+            marks=pytest.mark.e2e,  # a real process: were it to start, gunicorn would serve
+        ),
     ],
     ids=["db-upgrade", "users-create", "serve"],
 )
 def test_postgres_without_secret_key_is_a_one_line_error(args: list[str]) -> None:
     argv = [a.format(port=free_port()) for a in args]
-    done = run_cli(*argv, env=clean_env(DATABASE_URL=UNREACHABLE_PG))
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
+    if args[0] == "serve":
+        done = run_cli(*argv, env=clean_env(DATABASE_URL=UNREACHABLE_PG))
+        status, stdout, stderr = done.returncode, done.stdout, done.stderr
+    else:
+        result = bare(*argv, DATABASE_URL=UNREACHABLE_PG)
+        status, stdout, stderr = result.exit_code, result.stdout, result.stderr
+        assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+    assert status != 0
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
     assert "SESSIONS_SECRET_KEY" in lines[0]
     assert "sessions-service keys generate" in lines[0]
-    assert "Traceback" not in done.stdout + done.stderr
-    assert done.stdout == ""
+    assert "Traceback" not in stdout + stderr
+    assert stdout == ""
 
 
 # --- serve ----------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_serve_refuses_a_never_migrated_postgres_database(
     blank_pg_url: str, tmp_path: Path
 ) -> None:

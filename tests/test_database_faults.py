@@ -216,6 +216,7 @@ def test_database_outage_is_503_and_recovers_without_restart(
         get_engine(proxied).dispose()
 
 
+@pytest.mark.e2e
 @pg_only
 def test_database_outage_through_gunicorn(
     helpers: Helpers, database_url: str, pg_proxy: TcpProxy, tmp_path: Path

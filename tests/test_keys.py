@@ -39,6 +39,7 @@ from .conftest import (
     Account,
     Helpers,
     Invoke,
+    json_out,
     list_all,
     login_body,
     make_app,
@@ -49,9 +50,7 @@ from .servers import (
     CLI_TIMEOUT,
     HTTP_TIMEOUT,
     SCRIPT,
-    cli_json,
     free_port,
-    run_cli,
     running_server,
     service_env,
     start_serve,
@@ -251,8 +250,14 @@ def test_rotate_keeps_old_as_an_extra_decrypt_key(helpers: Helpers, invoke: Invo
             "error: a TOTP secret decrypts with none of the 3 keys; nothing was changed",
         ),
         (NEW, ["--old", BAD_KEY], "error: --old is not a Fernet key"),
+        (
+            NEW,
+            ["--old", OTHER],
+            "error: a TOTP secret decrypts with none of the 2 keys; nothing was changed",
+        ),
+        (NEW, ["--old", "not-a-fernet-key"], "error: --old is not a Fernet key"),
     ],
-    ids=["new-only", "wrong-old", "malformed-old"],
+    ids=["new-only", "wrong-old", "malformed-old", "another-old", "not-base64-old"],
 )
 def test_rotate_refuses_and_changes_nothing(
     helpers: Helpers, invoke: Invoke, key: str, extra: list[str], line: str
@@ -307,6 +312,7 @@ def test_prepare_refuses_keys_that_read_no_stored_secret(
         _prepare(keyed_app(right))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", ["serve", "demo"])
 def test_serve_with_a_wrong_key_is_a_one_line_error(
     helpers: Helpers, database_url: str, tmp_path: Path, command: str
@@ -435,6 +441,7 @@ class _Traffic:
             time.sleep(0.05)
 
 
+@pytest.mark.e2e
 def test_rotation_while_gunicorn_serves_has_no_5xx(
     helpers: Helpers, database_url: str, tmp_path: Path
 ) -> None:
@@ -476,8 +483,9 @@ def test_rotation_while_gunicorn_serves_has_no_5xx(
 
 
 def test_totp_secrets_encrypted_and_keys_rotate(
-    app: Flask, helpers: Helpers, database_url: str, tmp_path: Path
+    app: Flask, helpers: Helpers, invoke: Invoke, database_url: str, tmp_path: Path
 ) -> None:
+    """(A wrong or malformed --old changes nothing: test_rotate_refuses_and_changes_nothing.)"""
     alice = helpers.admin("alice", totp=True)
     bob = helpers.user("bob", totp=True)
     assert alice.totp_secret and bob.totp_secret
@@ -486,27 +494,11 @@ def test_totp_secrets_encrypted_and_keys_rotate(
     for plain in (alice.totp_secret, bob.totp_secret, *alice.backup_codes, *bob.backup_codes):
         assert plain not in stored
 
-    def ciphertexts() -> dict[str, str]:
-        rows = helpers.sql("SELECT user_id, secret_encrypted FROM totp")
-        return {row[0]: row[1] for row in rows}
-
-    before = ciphertexts()
+    before = ciphertexts(helpers)
     new_key = Fernet.generate_key().decode()
-    env = service_env(database_url, SESSIONS_SECRET_KEY=new_key)
-    refusals = {
-        Fernet.generate_key().decode(): "a TOTP secret decrypts with none of the 2 keys; "
-        "nothing was changed",
-        "not-a-fernet-key": "--old is not a Fernet key",
-    }
-    for old, why in refusals.items():
-        refused = run_cli("keys", "rotate", "--old", old, env=env)
-        assert refused.returncode != 0, refused.stdout
-        assert refused.stderr == f"error: {why}\n"
-        assert ciphertexts() == before
-
-    rotated = cli_json("keys", "rotate", "--old", SECRET_KEY, env=env)
+    rotated = json_out(invoke("keys", "rotate", "--old", SECRET_KEY, key=new_key))
     assert rotated == {"secretsReencrypted": 2}
-    after = ciphertexts()
+    after = ciphertexts(helpers)
     for user_id, secret in ((alice.id, alice.totp_secret), (bob.id, bob.totp_secret)):
         assert after[user_id] != before[user_id]
         assert secret not in after[user_id]
@@ -574,6 +566,7 @@ def test_embedded_default_generates_one_key_file(tmp_path: Path) -> None:
             get_engine(application).dispose()
 
 
+@pytest.mark.e2e
 @pg_only
 def test_postgresql_without_key_refuses_to_start(database_url: str, tmp_path: Path) -> None:
     env = service_env(database_url)

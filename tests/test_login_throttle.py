@@ -260,6 +260,7 @@ RACERS = 40
 RC_USER_LIMIT = 10  # Rocket.Chat's default, left unset
 
 
+@pytest.mark.e2e
 def test_the_block_holds_across_four_workers(database_url: str, tmp_path: Path) -> None:
     env = service_env(database_url)
     with running_server(env, tmp_path / "serve.log", workers=4, wait_for_workers=True) as server:

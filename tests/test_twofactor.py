@@ -338,6 +338,7 @@ def count_rows(database_url: str, table: str, user_id: str) -> int:
         engine.dispose()
 
 
+@pytest.mark.e2e
 def test_same_code_at_once_on_four_workers_is_accepted_once(
     database_url: str, tmp_path: Path
 ) -> None:
