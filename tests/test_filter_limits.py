@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -208,37 +209,50 @@ def test_list_filter_matches_only_the_callers_sessions(
 # --- the runtime budget ---------------------------------------------------------------
 
 
-@pytest.fixture
-def tight(tmp_path: Path, database_url: str, app: Flask, admin: Login) -> Iterator[FlaskClient]:
-    """A second app on the same database whose filters get 1 ms: no regex pass over
-    thousands of rows meets that, on either database. 6,000 synthetic sessions of 300 users
-    are bulk-imported first."""
-    with get_engine(app).connect() as conn:
+@dataclass
+class Tight:
+    client: FlaskClient  # of an app whose filters get 1 ms
+    admin: Login  # exempt from two-factor
+
+
+@pytest.fixture(scope="module")
+def tight(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tight]:
+    """An app whose filters get 1 ms, on a database of its own: no regex pass over thousands
+    of rows meets that, on either database. 6,000 synthetic sessions of 300 users are
+    bulk-imported once for the module (its tests only read them)."""
+    tmp = tmp_path_factory.mktemp("tight")
+    loader = make_app(tmp / "loader", module_database_url)
+    helpers = Helpers(loader, loader.test_client())
+    admin = helpers.session_for(helpers.admin("root", name="Root Admin"), bypass_2fa=True)
+    with get_engine(loader).connect() as conn:
         importer.import_sessions(
             conn, synthetic_lines(6_000, users=300, seed=3), expiration_days=90
         )
         importer.analyze(conn)
         conn.commit()
-    tight_app = make_app(tmp_path / "tight", database_url, SESSIONS_FILTER_TIMEOUT_MS="1")
-    yield tight_app.test_client()
+    get_engine(loader).dispose()
+    tight_app = make_app(tmp / "tight", module_database_url, SESSIONS_FILTER_TIMEOUT_MS="1")
+    yield Tight(tight_app.test_client(), admin)
     get_engine(tight_app).dispose()
 
 
 @pytest.mark.parametrize("pattern", [COSTLY, "(.*){9}x"], ids=["costly", "small-nesting"])
 def test_a_filter_past_its_budget_is_cut_off_as_a_timeout(
-    tight: FlaskClient, admin: Login, pattern: str, caplog: pytest.LogCaptureFixture
+    tight: Tight, pattern: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    response = tight.get(LIST_ALL, headers=admin.headers(), query_string={"filter": pattern})
+    headers = tight.admin.headers()
+    response = tight.client.get(LIST_ALL, headers=headers, query_string={"filter": pattern})
     assert (response.status_code, response.get_json()) == (503, UNAVAILABLE)
     assert "a filtered query was cut off after 1 ms" in caplog.messages
     # The pooled connection is clean again: no budget or timeout left behind.
-    response = tight.get(LIST_ALL, headers=admin.headers(), query_string={"count": "0"})
+    response = tight.client.get(LIST_ALL, headers=headers, query_string={"count": "0"})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["total"] > 4_000
 
 
-def test_the_budget_ends_with_the_block(tight: FlaskClient, admin: Login) -> None:
-    app = cast(Flask, tight.application)
+def test_the_budget_ends_with_the_block(tight: Tight) -> None:
+    app = cast(Flask, tight.client.application)
+    admin = tight.admin
     with new_session(app) as db:
         conn = db.connection()
         before = conn.scalar(sa.text("SHOW statement_timeout")) if _pg(conn) else None
@@ -299,6 +313,7 @@ def holding_every_slot(app: Flask, user_id: str, instance: Path) -> Iterator[Non
     assert proc.returncode == 0
 
 
+@pytest.mark.e2e
 def test_filtered_requests_over_the_cap_get_429(
     app: Flask, client: FlaskClient, helpers: Helpers, member: Login, tmp_path: Path
 ) -> None:

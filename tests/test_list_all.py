@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from sessions_service.clock import utcnow
+from sessions_service.data import queries
+from sessions_service.state import new_session, settings_of
 
 from .bodies import (
     FIREFOX_112_DEVICE,
@@ -338,12 +340,24 @@ def test_pattern_postgres_rejects_is_400_there_and_runs_on_sqlite(
 
 
 @pytest.fixture
-def crowd(helpers, admin):
-    """105 sessions besides the admin's: enough to see the default and the upper limit."""
-    user = helpers.user("crowd")
+def crowd(app, helpers, admin):
+    """105 sessions besides the admin's: enough to see the default and the upper limit
+    (written in one transaction)."""
+    helpers.user("crowd")
     start = ago(hours=5)
-    for i in range(105):
-        helpers.session_for(user, login_at=start + timedelta(seconds=i), user_agent=None)
+    with new_session(app) as db:
+        user = queries.get_user_by_username(db, "crowd")
+        for i in range(105):
+            queries.create_session(
+                db,
+                user,
+                user_agent=None,
+                ip="10.0.0.1",
+                host="localhost:3000",
+                now=start + timedelta(seconds=i),
+                expiration_days=settings_of(app).login_expiration_days,
+            )
+        db.commit()
     return 106
 
 
