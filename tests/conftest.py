@@ -222,6 +222,9 @@ def kept() -> Iterator[_Kept]:
 def _empty(engine: sa.Engine) -> None:
     """Empty a test database (DELETE: a TRUNCATE of six tables costs ~40 ms, this under 1 ms
     on the rows a test leaves) and give the permissions their default roles again."""
+    name = engine.url.database or ""
+    # Only ever a database this process created (TEST_DATABASE_URL's own is never touched).
+    assert engine.url.get_backend_name() == "sqlite" or name.startswith("sessions_test_"), name
     permissions = Permission.__table__
     with engine.begin() as conn:
         for table in TABLES:  # children before users; session_counts after the sessions' triggers
