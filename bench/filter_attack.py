@@ -51,11 +51,11 @@ from list_all import (  # noqa: E402 - the sibling benchmark's helpers
     add_target_arguments,
     admin_token,
     build_dataset,
-    gunicorn,
     machine,
     percentile,
     run_cli,
     service_env,
+    serving,
 )
 
 ATTACKER = "bench-attacker"
@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         target.vacuum()
         admin = {"X-User-Id": admin_id, "X-Auth-Token": admin_secret, "Connection": "close"}
         mallory = {"X-User-Id": attacker_id, "X-Auth-Token": attacker_secret, "Connection": "close"}
-        with gunicorn(env, workdir, admin) as (_master, port):
+        with serving(env, workdir) as server:
+            port = server.port
             admin_latencies(port, admin, 5, args.budget)  # warm both workers
             for pattern in PATTERNS:
                 result = Result(pattern)

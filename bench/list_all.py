@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -43,7 +42,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import psycopg
@@ -60,13 +59,12 @@ from sessions_service.data.queries import DEFAULT_SORT
 from sessions_service.ops.synthetic import synthetic_lines
 from sessions_service.state import get_engine, new_session
 
-SCRIPT = shutil.which("sessions-service", path=str(Path(sys.executable).parent)) or shutil.which(
-    "sessions-service"
-)
+# The test suite's runner of ``sessions-service serve`` (and its environment), from the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.servers import SCRIPT, Server, ServerFailed, clean_env, running_server  # noqa: E402
+
 ADMIN = "bench-admin"
 PAGE_SIZE = 50
-START_TIMEOUT = 60
-STOP_TIMEOUT = 30
 HTTP_TIMEOUT = 120
 # Requests slower than the production default (5 s) still get measured, not cancelled.
 STATEMENT_TIMEOUT_MS = 120_000
@@ -168,21 +166,18 @@ class Target:
 
 def service_env(target: Target, secret_key: str) -> dict[str, str]:
     """The environment for the CLI, gunicorn and the in-process app."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONS_")}
-    env.update(
+    return clean_env(
         DATABASE_URL=target.url,
         SESSIONS_SECRET_KEY=secret_key,
         SESSIONS_BCRYPT_ROUNDS="4",
         SESSIONS_DB_STATEMENT_TIMEOUT_MS=str(STATEMENT_TIMEOUT_MS),
     )
-    return env
 
 
 def run_cli(
     env: dict[str, str], *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """``sessions-service ARGS`` in a subprocess."""
-    assert SCRIPT, "sessions-service not found; install the package: pip install -e ."
     done = subprocess.run(
         [SCRIPT, *args], env=env, capture_output=True, text=True, timeout=600, check=False
     )
@@ -196,7 +191,6 @@ def run_cli(
 
 def build_dataset(env: dict[str, str], sessions: int, users: int, seed: int) -> dict[str, Any]:
     """Pipe generated JSON Lines into ``sessions-service import -``; returns its summary."""
-    assert SCRIPT
     proc = subprocess.Popen(
         [SCRIPT, "import", "-"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
@@ -338,13 +332,6 @@ def time_orm(app: Flask, scenario: Scenario, now: datetime, runs: int) -> list[f
 # --- HTTP ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
     try:
@@ -377,43 +364,16 @@ def peak_rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def gunicorn(
-    env: dict[str, str], workdir: Path, headers: dict[str, str]
-) -> Iterator[tuple[int, int]]:
-    """``sessions-service serve`` with 2 workers; yields (master pid, port); stops it by PID."""
-    assert SCRIPT
-    port = free_port()
-    log_path = workdir / "gunicorn.log"
-    log: IO[bytes] = log_path.open("wb")
-    proc = subprocess.Popen(
-        [SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+def serving(env: dict[str, str], workdir: Path) -> Iterator[Server]:
+    """``sessions-service serve`` with 2 workers, through the test suite's runner
+    (tests/servers.py: ready once every worker booted, stopped by its PID)."""
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"gunicorn exited:\n{log_path.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise SystemExit(
-                    f"gunicorn not ready in {START_TIMEOUT}s:\n{log_path.read_text()[-3000:]}"
-                )
-            with suppress(OSError, http.client.HTTPException):
-                status, _ = get(port, "/api/v1/sessions/list?count=0", headers)
-                if status == 200 and len(worker_pids(proc.pid)) >= 2:
-                    break
-            time.sleep(0.25)
-        yield proc.pid, port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        with running_server(
+            env, workdir / "gunicorn.log", workers=2, wait_for_workers=True, start_timeout=60
+        ) as server:
+            yield server
+    except ServerFailed as failed:
+        raise SystemExit(str(failed)[-3000:]) from None
 
 
 def drive(
@@ -597,7 +557,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         get_engine(app).dispose()
 
-        with gunicorn(env, workdir, headers) as (master, port):
+        with serving(env, workdir) as server:
+            port = server.port
             for m in measures:
                 path = m.scenario.path()
                 drive(port, path, headers, args.concurrency * 2, args.concurrency, args.budget)
@@ -610,7 +571,7 @@ def main(argv: list[str] | None = None) -> None:
                 if total >= 0:
                     m.total = total
                 print(f"  {m.scenario.key}: {len(latencies)} requests in {wall:.1f} s", flush=True)
-            rss = {pid: peak_rss_mb(pid) for pid in worker_pids(master)}
+            rss = {pid: peak_rss_mb(pid) for pid in worker_pids(server.pid)}
         print()
         print(
             f"list.all, {target.version()}, gunicorn 2 workers, {args.concurrency} client threads, "

@@ -27,10 +27,10 @@ from list_all import (
     admin_token,
     build_dataset,
     drive,
-    gunicorn,
     percentile,
     run_cli,
     service_env,
+    serving,
 )
 
 LOGIN_HEAD = (
@@ -82,7 +82,8 @@ def main() -> None:
         user_id, token = admin_token(env)
         headers = {"X-User-Id": user_id, "X-Auth-Token": token, "Connection": "close"}
         path = "/api/v1/sessions/list.all"
-        with gunicorn(env, workdir, headers) as (_master, port):
+        with serving(env, workdir) as server:
+            port = server.port
             drive(port, path, headers, 20, 1, args.budget)  # warm up
             quiet, quiet_errors, _, _ = drive(port, path, headers, args.requests, 1, args.budget)
             stop = threading.Event()

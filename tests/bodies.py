@@ -7,6 +7,7 @@ method, the rejected sort). Tests compare with ``==`` and never change these obj
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 # --- formats --------------------------------------------------------------------------
@@ -15,6 +16,13 @@ ID_RE = re.compile(r"^[23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz]{
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LIST_ENVELOPE = ["sessions", "total", "count", "offset", "success"]
 SESSION_KEYS = {"sessionId", "userId", "device", "host", "ip", "loginAt", "_user", "_id"}
+
+
+def iso(value: datetime) -> str:
+    """The API's timestamp format, written out independently of the service."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S") + f".{value.microsecond // 1000:03d}Z"
+
 
 # --- authentication, permission, lookup (SPEC §2, §4) ---------------------------------
 

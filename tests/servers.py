@@ -1,7 +1,9 @@
-"""The console script in subprocesses: ``sessions-service serve`` (real gunicorn) and the CLI.
+"""The console script in other processes: ``sessions-service serve`` (real gunicorn) and the
+CLI, for the tests and for bench/ alike.
 
 Every subprocess gets an environment of its own (nothing of the service inherited), every wait
-is bounded, and a server is stopped by its PID.
+is bounded, and a server is stopped by its PID. Nothing here needs pytest: a server that does
+not come up raises ServerFailed with its log.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
+from flask import Flask
 
-from .conftest import CHROME_113, SECRET_KEY
+from sessions_service.state import get_engine
+
+from .conftest import CHROME_113, SECRET_KEY, cli_invoker, json_out
 
 SCRIPT = str(Path(sys.executable).parent / "sessions-service")
 HTTP_TIMEOUT = 15
@@ -96,6 +100,10 @@ def stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait(timeout=5)
 
 
+class ServerFailed(RuntimeError):
+    """``serve`` exited or did not get ready in time (the message holds its log)."""
+
+
 @dataclass
 class Server:
     """A running ``sessions-service serve`` and the CLI pointed at the same database."""
@@ -103,14 +111,28 @@ class Server:
     port: int
     env: dict[str, str]
     log: Path
+    pid: int  # gunicorn's master
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args: str) -> dict[str, Any]:
-        """Run ``sessions-service ARGS`` and return its JSON output."""
-        return cli_json(*args, env=self.env)
+        """Run ``sessions-service ARGS`` with the server's settings and return its JSON output.
+
+        In this process (click's runner on the console script's group): the CLI and the server
+        still share nothing but the database.
+        """
+        settings: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SESSIONS_")}
+        settings.update((k, v) for k, v in self.env.items() if k.startswith("SESSIONS_"))
+        apps: list[Flask] = []
+        try:
+            invoke = cli_invoker(self.env["DATABASE_URL"], apps)
+            result = invoke(*args, key=settings.pop("SESSIONS_SECRET_KEY", None), env=settings)
+        finally:
+            for app in apps:
+                get_engine(app).dispose()
+        return json_out(result)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return requests.get(self.url + path, timeout=HTTP_TIMEOUT, **kwargs)
@@ -163,14 +185,16 @@ def running_server(
         deadline = time.monotonic() + start_timeout
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"serve exited with {proc.returncode}:\n{log.read_text()}")
+                raise ServerFailed(f"serve exited with {proc.returncode}:\n{log.read_text()}")
             booted = log.read_text(errors="replace").count("Booting worker")
             if (not wait_for_workers or booted >= workers) and _listening(port):
                 break
             if time.monotonic() > deadline:
                 log_text = log.read_text()
-                pytest.fail(f"serve not ready on {port} within {start_timeout}s:\n{log_text}")
+                raise ServerFailed(
+                    f"serve not ready on {port} within {start_timeout}s:\n{log_text}"
+                )
             time.sleep(0.1)
-        yield Server(port, env, log)
+        yield Server(port, env, log, proc.pid)
     finally:
         stop(proc)

@@ -13,13 +13,12 @@ from flask.testing import FlaskClient
 
 from sessions_service.clock import utcnow
 from sessions_service.core import security
+from sessions_service.data.models import UserSession
+from sessions_service.state import new_session
 
 from .bodies import FIREFOX_112_DEVICE, LOGGED_OUT, LOGIN_FAILED, LOGOUT_DONE
-from .conftest import CHROME_113, FIREFOX_112, Helpers
+from .conftest import CHROME_113, FIREFOX_112, LIST_ALL, LOGIN, LOGOUT, Helpers, alive
 
-LIST_ALL = "/api/v1/sessions/list.all"
-LOGIN = "/api/v1/login"
-LOGOUT = "/api/v1/logout"
 ENDPOINTS = [("GET", LIST_ALL), ("POST", LOGOUT)]
 ENDPOINT_IDS = ["list.all", "logout"]
 
@@ -41,52 +40,61 @@ def alice(helpers):
     return account, helpers.session_for(account)
 
 
-def _no_headers(helpers, root, alice):
+def _no_headers(helpers, root, alice, clock):
     return {}
 
 
-def _only_user_id(helpers, root, alice):
+def _only_user_id(helpers, root, alice, clock):
     return {"X-User-Id": root[1].user_id}
 
 
-def _only_token(helpers, root, alice):
+def _only_token(helpers, root, alice, clock):
     return {"X-Auth-Token": root[1].token}
 
 
-def _empty_values(helpers, root, alice):
+def _empty_values(helpers, root, alice, clock):
     return {"X-User-Id": "", "X-Auth-Token": ""}
 
 
-def _wrong_token(helpers, root, alice):
+def _wrong_token(helpers, root, alice, clock):
     return root[1].headers(**{"X-Auth-Token": root[1].token[:-4] + "AAAA"})
 
 
-def _unknown_user_id(helpers, root, alice):
+def _unknown_user_id(helpers, root, alice, clock):
     return root[1].headers(**{"X-User-Id": "NoSuchUserId12345"})
 
 
-def _other_users_token(helpers, root, alice):
+def _other_users_token(helpers, root, alice, clock):
     return root[1].headers(**{"X-Auth-Token": alice[1].token})
 
 
-def _logged_out(helpers, root, alice):
+def _logged_out(helpers, root, alice, clock):
     response = helpers.client.post(LOGOUT, headers=root[1].headers())
     assert response.status_code == 200, response.get_json()
     return root[1].headers()
 
 
-def _expired_by_sql(helpers, root, alice):
+def _expired_by_sql(helpers, root, alice, clock):
+    """The stored expiry is what counts, whatever the login time."""
     helpers.sql("UPDATE sessions SET expires_at = login_at WHERE id = :id", id=root[1].session_id)
     return root[1].headers()
 
 
-def _expired_by_age(helpers, root, alice):
+def _expired_by_clock(helpers, root, alice, clock):
+    """SESSIONS_LOGIN_EXPIRATION_DAYS (90) after the login (made on the frozen clock)."""
+    clock.advance(timedelta(days=90) - timedelta(seconds=1))
+    assert alive(helpers.client, root[1])  # its last second
+    clock.advance(timedelta(seconds=1))
+    return root[1].headers()
+
+
+def _expired_by_age(helpers, root, alice, clock):
     account = root[0]
     old = helpers.session_for(account, login_at=utcnow() - timedelta(days=91), bypass_2fa=True)
     return old.headers()
 
 
-def _inactive_user(helpers, root, alice):
+def _inactive_user(helpers, root, alice, clock):
     helpers.sql("UPDATE users SET active = false WHERE id = :id", id=root[0].id)
     return root[1].headers()
 
@@ -101,6 +109,7 @@ CAUSES = [
     _other_users_token,
     _logged_out,
     _expired_by_sql,
+    _expired_by_clock,
     _expired_by_age,
     _inactive_user,
 ]
@@ -108,8 +117,8 @@ CAUSES = [
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS, ids=ENDPOINT_IDS)
 @pytest.mark.parametrize("cause", CAUSES, ids=[c.__name__.strip("_") for c in CAUSES])
-def test_every_cause_gets_the_same_401(client, helpers, root, alice, cause, method, path):
-    headers = cause(helpers, root, alice)
+def test_every_cause_gets_the_same_401(client, clock, helpers, root, alice, cause, method, path):
+    headers = cause(helpers, root, alice, clock)
     response = call(client, method, path, headers)
     assert response.status_code == 401
     assert response.get_json() == LOGGED_OUT
@@ -164,32 +173,43 @@ def test_logout_ends_only_the_calling_session(client, helpers):
 
 
 def _last_activity(helpers, session_id):
-    return helpers.sql("SELECT last_activity_at FROM sessions WHERE id = :id", id=session_id)[0][0]
+    """As the model reads it (an aware UTC datetime on both databases)."""
+    with new_session(helpers.app) as db:
+        session = db.get(UserSession, session_id)
+        assert session is not None
+        return session.last_activity_at
 
 
-def test_last_activity_updates_at_most_once_a_minute(client, helpers):
+def test_last_activity_updates_at_most_once_a_minute(client, clock, helpers):
     account = helpers.admin()
-    login = helpers.session_for(account, login_at=utcnow() - timedelta(hours=1), bypass_2fa=True)
+    login = helpers.session_for(account, bypass_2fa=True)
     before = _last_activity(helpers, login.session_id)
+    clock.advance(timedelta(hours=1))
     assert client.get(LIST_ALL, headers=login.headers()).status_code == 200
     touched = _last_activity(helpers, login.session_id)
-    assert touched != before
+    assert touched == utcnow() != before
+    clock.advance(timedelta(seconds=59))
     assert client.get(LIST_ALL, headers=login.headers()).status_code == 200
     assert _last_activity(helpers, login.session_id) == touched
+    clock.advance(timedelta(seconds=2))
+    assert client.get(LIST_ALL, headers=login.headers()).status_code == 200
+    assert _last_activity(helpers, login.session_id) == utcnow()
 
 
-def test_recent_activity_is_not_rewritten(client, helpers):
+def test_recent_activity_is_not_rewritten(client, clock, helpers):
     account = helpers.admin()
-    login = helpers.session_for(account, login_at=utcnow() - timedelta(seconds=5), bypass_2fa=True)
+    login = helpers.session_for(account, bypass_2fa=True)
     before = _last_activity(helpers, login.session_id)
+    clock.advance(timedelta(seconds=5))
     assert client.get(LIST_ALL, headers=login.headers()).status_code == 200
     assert _last_activity(helpers, login.session_id) == before
 
 
-def test_failed_authentication_does_not_touch_the_session(client, helpers):
+def test_failed_authentication_does_not_touch_the_session(client, clock, helpers):
     account = helpers.admin()
-    login = helpers.session_for(account, login_at=utcnow() - timedelta(hours=1), bypass_2fa=True)
+    login = helpers.session_for(account, bypass_2fa=True)
     before = _last_activity(helpers, login.session_id)
+    clock.advance(timedelta(hours=1))
     wrong = login.headers(**{"X-User-Id": "NoSuchUserId12345"})
     assert client.get(LIST_ALL, headers=wrong).status_code == 401
     assert _last_activity(helpers, login.session_id) == before

@@ -1,5 +1,5 @@
-"""The operator CLI (SPEC §7): click's CliRunner on the console script's group, subprocesses
-for main().
+"""The operator CLI (SPEC §7): click's CliRunner on the console script's group; the installed
+console script itself in one subprocess test (and ``serve``, which must fail before gunicorn).
 
 Every command runs against a real database of each kind; its printed JSON is checked and,
 where it matters, what it wrote is used through the API (login, token, TOTP code). Every
@@ -14,7 +14,6 @@ import json
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,11 @@ from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
 from flask import Flask
 
-from sessions_service import create_app
-from sessions_service.ops.cli import cli
+from sessions_service.ops.cli import PROG, cli
 from sessions_service.state import get_engine
 
 from .bodies import ID_RE
-from .conftest import SECRET_KEY, Invoke, cli_invoker, created_pg_database
+from .conftest import CliOn, Invoke, json_lines, json_out, make_app
 from .servers import (
     CLI_TIMEOUT,
     clean_env,
@@ -49,15 +47,6 @@ def is_rc_id(value: Any) -> bool:
     return isinstance(value, str) and ID_RE.fullmatch(value) is not None
 
 
-@pytest.fixture
-def invoke(database_url: str) -> Iterator[Invoke]:
-    """Run ``sessions-service ARGS`` in-process against this test's database."""
-    apps: list[Flask] = []
-    yield cli_invoker(database_url, apps)
-    for app in apps:
-        get_engine(app).dispose()
-
-
 NO_SUCH_USER = "no such user: nobody — see: sessions-service users list"
 SCHEMA_NOT_CURRENT = "the database schema is not current; run: sessions-service db upgrade"
 
@@ -72,17 +61,13 @@ def assert_fails(result: Result, message: str, exit_code: int = 1) -> None:
     assert isinstance(result.exception, SystemExit), result.exception  # no traceback
 
 
-def json_lines(result: Result) -> list[dict[str, Any]]:
-    """The command's JSON Lines output, after checking it succeeded."""
-    assert result.exit_code == 0, (result.output, result.exception)
-    return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-def json_out(result: Result) -> dict[str, Any]:
-    """The command's JSON output, after checking it succeeded."""
-    assert result.exit_code == 0, (result.output, result.exception)
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
+def bare(*args: str, **env: str) -> Result:
+    """``sessions-service ARGS`` in-process, as main() runs it, with no service setting in the
+    environment but ``env``."""
+    unset: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith("SESSIONS_") or k == "DATABASE_URL"
+    }
+    return CliRunner().invoke(cli, list(args), prog_name=PROG, env={**unset, **env})
 
 
 @pytest.fixture
@@ -91,33 +76,16 @@ def api(app: Flask) -> Flask:
     return app
 
 
-@pytest.fixture
-def blank_postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new PostgreSQL database with no tables at all (never migrated)."""
-    request.getfixturevalue("pg_database")  # skips (or fails in CI) without TEST_DATABASE_URL
-    with created_pg_database(os.environ["TEST_DATABASE_URL"], "sessions_blank") as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database of each kind that no migration has touched."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'blank.db'}"
-    url: str = request.getfixturevalue("blank_postgres_url")
-    return url
-
-
 # --- the console script ---------------------------------------------------------------
 
 
 def test_version_and_help_show_only_our_options() -> None:
-    version = run_cli("--version", env=clean_env())
-    assert (version.returncode, version.stderr) == (0, "")
+    version = bare("--version")
+    assert (version.exit_code, version.stderr) == (0, "")
     assert version.stdout == f"sessions-service {importlib.metadata.version('sessions-service')}\n"
 
-    shown = run_cli("--help", env=clean_env())
-    assert (shown.returncode, shown.stderr) == (0, "")  # no app built: no warning, no key file
+    shown = bare("--help")
+    assert (shown.exit_code, shown.stderr) == (0, "")  # no app built: no warning, no key file
     options = shown.stdout.split("Options:\n")[1].split("\n\n")[0]
     assert options.splitlines() == [
         "  --version  Show the version and exit.",
@@ -137,7 +105,9 @@ def test_version_and_help_show_only_our_options() -> None:
     ]
 
 
+@pytest.mark.e2e
 def test_console_script_reports_an_unreachable_database_in_one_line() -> None:
+    """The one run of the installed console script (its main()) for a command."""
     done = run_cli("users", "list", env=service_env(REFUSING_PG))
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == f"error: {PG_REFUSED}\n"
@@ -176,15 +146,12 @@ def _args(args: list[str], tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("args", EVERY_DATABASE_COMMAND, ids=" ".join)
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
-def test_an_unreachable_database_is_one_line(kind: str, args: list[str], tmp_path: Path) -> None:
+def test_an_unreachable_database_is_one_line(
+    cli_on: CliOn, kind: str, args: list[str], tmp_path: Path
+) -> None:
     missing = tmp_path / "no-such-dir" / "sessions.db"
     url = REFUSING_PG if kind == "postgresql" else f"sqlite:///{missing}"
-    apps: list[Flask] = []
-    try:
-        result = cli_invoker(url, apps)(*_args(args, tmp_path))
-    finally:
-        for app in apps:
-            get_engine(app).dispose()
+    result = cli_on(url)(*_args(args, tmp_path))
     sqlite_refused = (
         f"cannot open the database: cannot create {missing}: No such file or directory — "
         "does its directory exist and is it writable? (DATABASE_URL)"
@@ -208,14 +175,9 @@ NEEDS_TABLES = [
 
 @pytest.mark.parametrize("args", NEEDS_TABLES, ids=" ".join)
 def test_a_database_never_migrated_says_run_db_upgrade(
-    blank_database_url: str, args: list[str], tmp_path: Path
+    cli_on: CliOn, blank_database_url: str, args: list[str], tmp_path: Path
 ) -> None:
-    apps: list[Flask] = []
-    try:
-        result = cli_invoker(blank_database_url, apps)(*_args(args, tmp_path))
-    finally:
-        for app in apps:
-            get_engine(app).dispose()
+    result = cli_on(blank_database_url)(*_args(args, tmp_path))
     assert_fails(result, SCHEMA_NOT_CURRENT)
 
 
@@ -233,22 +195,17 @@ def test_bcrypt_rounds_past_31_is_one_line_with_status_2(invoke: Invoke) -> None
 # --- db -------------------------------------------------------------------------------
 
 
-def test_db_upgrade_is_idempotent_and_check_passes(blank_database_url: str) -> None:
-    apps: list[Flask] = []
-    invoke = cli_invoker(blank_database_url, apps)
-    try:
-        for _ in range(2):
-            result = invoke("db", "upgrade")
-            assert result.exit_code == 0, (result.output, result.exception)
-            assert result.stdout.strip() == "database is at the newest migration"
-        checked = invoke("db", "check")
-        assert checked.exit_code == 0, (checked.output, checked.exception)
-        assert checked.stdout.strip() == "models match the migrations"
-        created = json_out(invoke("users", "create", "first", "--password", "pw"))
-        assert is_rc_id(created["userId"])
-    finally:
-        for app in apps:
-            get_engine(app).dispose()
+def test_db_upgrade_is_idempotent_and_check_passes(cli_on: CliOn, blank_database_url: str) -> None:
+    invoke = cli_on(blank_database_url)
+    for _ in range(2):
+        result = invoke("db", "upgrade")
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert result.stdout.strip() == "database is at the newest migration"
+    checked = invoke("db", "check")
+    assert checked.exit_code == 0, (checked.output, checked.exception)
+    assert checked.stdout.strip() == "models match the migrations"
+    created = json_out(invoke("users", "create", "first", "--password", "pw"))
+    assert is_rc_id(created["userId"])
 
 
 def test_db_check_reports_models_match_migrations(invoke: Invoke) -> None:
@@ -257,40 +214,30 @@ def test_db_check_reports_models_match_migrations(invoke: Invoke) -> None:
     assert result.stdout.strip() == "models match the migrations"
 
 
-def test_a_new_sqlite_database_and_its_journals_are_private(tmp_path: Path) -> None:
+def test_a_new_sqlite_database_and_its_journals_are_private(cli_on: CliOn, tmp_path: Path) -> None:
     path = tmp_path / "fresh" / "sessions.db"
     path.parent.mkdir()
     old_umask = os.umask(0o022)  # the usual umask would give 0644
-    apps: list[Flask] = []
+    app = None
     try:
-        invoke = cli_invoker(f"sqlite:///{path}", apps)
-        json_out_ok = invoke("db", "upgrade")
-        assert json_out_ok.exit_code == 0, json_out_ok.output
-        app = create_app(
-            {"DATABASE_URL": f"sqlite:///{path}", "SESSIONS_SECRET_KEY": SECRET_KEY},
-            instance_path=str(tmp_path / "instance"),
-        )
-        apps.append(app)
+        upgraded = cli_on(f"sqlite:///{path}")("db", "upgrade")
+        assert upgraded.exit_code == 0, upgraded.output
+        app = make_app(tmp_path, f"sqlite:///{path}")
         with get_engine(app).connect() as conn:  # WAL mode: -wal and -shm exist while open
             conn.exec_driver_sql("SELECT count(*) FROM users")
             modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in sorted(path.parent.iterdir())}
     finally:
         os.umask(old_umask)
-        for app in apps:
+        if app is not None:
             get_engine(app).dispose()
     assert modes == {"sessions.db": 0o600, "sessions.db-shm": 0o600, "sessions.db-wal": 0o600}
 
 
-def test_an_existing_sqlite_file_keeps_its_mode(tmp_path: Path) -> None:
+def test_an_existing_sqlite_file_keeps_its_mode(cli_on: CliOn, tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
     path.touch(mode=0o640)
     path.chmod(0o640)
-    apps: list[Flask] = []
-    try:
-        result = cli_invoker(f"sqlite:///{path}", apps)("db", "upgrade")
-    finally:
-        for app in apps:
-            get_engine(app).dispose()
+    result = cli_on(f"sqlite:///{path}")("db", "upgrade")
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(path.stat().st_mode) == 0o640  # the operator's choice stands
 
@@ -587,10 +534,10 @@ def _assert_fernet_key(text: str) -> str:
     ids=["postgres-without-secret-key", "invalid-settings"],
 )
 def test_keys_generate_needs_no_configuration(env: dict[str, str]) -> None:
-    first = run_cli("keys", "generate", env=clean_env(**env))
-    second = run_cli("keys", "generate", env=clean_env(**env))
-    assert first.returncode == 0, first.stderr
-    assert second.returncode == 0, second.stderr
+    first = bare("keys", "generate", **env)
+    second = bare("keys", "generate", **env)
+    assert (first.exit_code, first.stderr) == (0, ""), first.exception
+    assert (second.exit_code, second.stderr) == (0, ""), second.exception
     assert _assert_fernet_key(first.stdout) != _assert_fernet_key(second.stdout)
     assert first.stdout.count("\n") == 1
 
@@ -610,30 +557,41 @@ def test_keys_generate_in_process_without_secret_key() -> None:
     [
         ["db", "upgrade"],
         ["users", "create", "x", "--password", "y"],
-        ["serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", "1"],
+        pytest.param(
+            ["serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", "1"],
+            id="serve",
+            marks=pytest.mark.e2e,  # a real process: were it to start, gunicorn would serve
+        ),
     ],
     ids=["db-upgrade", "users-create", "serve"],
 )
 def test_postgres_without_secret_key_is_a_one_line_error(args: list[str]) -> None:
     argv = [a.format(port=free_port()) for a in args]
-    done = run_cli(*argv, env=clean_env(DATABASE_URL=UNREACHABLE_PG))
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
+    if args[0] == "serve":
+        done = run_cli(*argv, env=clean_env(DATABASE_URL=UNREACHABLE_PG))
+        status, stdout, stderr = done.returncode, done.stdout, done.stderr
+    else:
+        result = bare(*argv, DATABASE_URL=UNREACHABLE_PG)
+        status, stdout, stderr = result.exit_code, result.stdout, result.stderr
+        assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+    assert status != 0
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
     assert "SESSIONS_SECRET_KEY" in lines[0]
     assert "sessions-service keys generate" in lines[0]
-    assert "Traceback" not in done.stdout + done.stderr
-    assert done.stdout == ""
+    assert "Traceback" not in stdout + stderr
+    assert stdout == ""
 
 
 # --- serve ----------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_serve_refuses_a_never_migrated_postgres_database(
-    blank_postgres_url: str, tmp_path: Path
+    blank_pg_url: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "serve.log"
-    proc = start_serve(service_env(blank_postgres_url), free_port(), 2, log)
+    proc = start_serve(service_env(blank_pg_url), free_port(), 2, log)
     try:
         returncode = proc.wait(timeout=CLI_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -647,7 +605,7 @@ def test_serve_refuses_a_never_migrated_postgres_database(
     assert "Traceback" not in output
 
     # Nothing was created: the refusal happened before any migration.
-    engine = sa.create_engine(blank_postgres_url)
+    engine = sa.create_engine(blank_pg_url)
     try:
         with engine.connect() as conn:
             assert sa.inspect(conn).get_table_names() == []

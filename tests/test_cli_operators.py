@@ -10,63 +10,39 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from flask import Flask
-from flask.cli import ScriptInfo
 
 from sessions_service.clock import format_timestamp
-from sessions_service.ops.cli import cli
 
 from .bodies import FORBIDDEN, totp_invalid, totp_required
-from .conftest import alive
-
-API = "/api/v1/sessions"
-
-Invoke = Callable[..., Result]
+from .conftest import INFO_ADMIN, LIST_ALL, LOGOUT_ME, CliOn, Invoke, alive, json_lines, json_out
 
 
 @pytest.fixture(params=["sessions-service", "flask"])
-def invoke(request: pytest.FixtureRequest, app: Flask) -> Invoke:
-    """Run a command on the test app: via the console script's group or via ``app.cli``."""
-
-    def run(*args: str, input: str | None = None) -> Result:
-        if request.param == "flask":
-            return app.test_cli_runner().invoke(args=list(args), input=input)
-        info = ScriptInfo(create_app=lambda: app, set_debug_flag=False)
-        return CliRunner().invoke(cli, list(args), obj=info, input=input)
-
-    return run
-
-
-def printed_json(result: Result) -> dict[str, Any]:
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
+def invoke(request: pytest.FixtureRequest, cli_on: CliOn, database_url: str) -> Invoke:
+    """Run a command on the test's database: via the console script's group or ``app.cli``."""
+    return cli_on(database_url, via=request.param)
 
 
 def test_set_roles_grants_list_all(client, helpers, invoke):
     carol = helpers.user("carol")
     login = helpers.session_for(carol)
-    before = client.get(f"{API}/list.all", headers=login.headers())
+    before = client.get(LIST_ALL, headers=login.headers())
     assert before.status_code == 403
     assert before.get_json() == FORBIDDEN
 
-    output = printed_json(invoke("users", "set-roles", "carol", "admin", "user"))
+    output = json_out(invoke("users", "set-roles", "carol", "admin", "user"))
 
     assert output["roles"] == ["admin", "user"]
     [(roles,)] = helpers.sql("SELECT roles FROM users WHERE id = :id", id=carol.id)
     assert (json.loads(roles) if isinstance(roles, str) else roles) == ["admin", "user"]
     # Past the permission check: two-factor (carol's password method) is what is asked now.
-    asked = client.get(f"{API}/list.all", headers=login.headers())
+    asked = client.get(LIST_ALL, headers=login.headers())
     assert asked.status_code == 400
     assert asked.get_json() == totp_required("password")
-    granted = client.get(f"{API}/list.all", headers=login.headers(**{"x-2fa-code": carol.digest}))
+    granted = client.get(LIST_ALL, headers=login.headers(**{"x-2fa-code": carol.digest}))
     assert granted.status_code == 200, granted.get_json()
     assert [s["sessionId"] for s in granted.get_json()["sessions"]] == [login.session_id]
 
@@ -75,10 +51,10 @@ def test_set_roles_replaces_roles_and_can_take_admin_away(client, helpers, invok
     admin = helpers.admin("dora")
     login = helpers.session_for(admin)
 
-    output = printed_json(invoke("users", "set-roles", "dora", "user"))
+    output = json_out(invoke("users", "set-roles", "dora", "user"))
 
     assert output["roles"] == ["user"]
-    response = client.get(f"{API}/list.all", headers=login.headers())
+    response = client.get(LIST_ALL, headers=login.headers())
     assert response.status_code == 403
     assert response.get_json() == FORBIDDEN
 
@@ -87,7 +63,7 @@ def test_totp_disable_switches_the_user_to_the_password_method(client, helpers, 
     admin = helpers.admin(totp=True)
     login = helpers.session_for(admin)
     target = helpers.session_for(helpers.user("alice")).session_id
-    url = f"{API}/info.admin?sessionId={target}"
+    url = f"{INFO_ADMIN}?sessionId={target}"
     assert client.get(url, headers=login.headers()).get_json() == totp_required("totp")
 
     result = invoke("totp", "disable", "root")
@@ -114,7 +90,9 @@ def test_sessions_revoke_ends_only_that_users_sessions(client, helpers, invoke):
     alices = [helpers.login(alice), helpers.session_for(alice, user_agent=None)]
     earlier = helpers.session_for(alice)
     response = client.post(
-        f"{API}/logout.me", json={"sessionId": earlier.session_id}, headers=alices[0].headers()
+        LOGOUT_ME,
+        json={"sessionId": earlier.session_id},
+        headers=alices[0].headers(),
     )
     assert response.status_code == 200
     ended_before = helpers.sql(
@@ -122,7 +100,7 @@ def test_sessions_revoke_ends_only_that_users_sessions(client, helpers, invoke):
     )
     bobs = helpers.login(bob)
 
-    output = printed_json(invoke("sessions", "revoke", "--user", "alice"))
+    output = json_out(invoke("sessions", "revoke", "--user", "alice"))
 
     counts = [v for v in output.values() if isinstance(v, int) and not isinstance(v, bool)]
     assert counts == [2], output
@@ -139,7 +117,7 @@ def test_sessions_revoke_ends_only_that_users_sessions(client, helpers, invoke):
         == ended_before
     )
 
-    again = printed_json(invoke("sessions", "revoke", "--user", "alice"))
+    again = json_out(invoke("sessions", "revoke", "--user", "alice"))
     assert [v for v in again.values() if isinstance(v, int) and not isinstance(v, bool)] == [0]
 
 
@@ -172,11 +150,6 @@ def test_unknown_username_fails_clearly(client, helpers, invoke, args):
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
-def printed_lines(result: Result) -> list[dict[str, Any]]:
-    assert result.exit_code == 0, result.output
-    return [json.loads(line) for line in result.stdout.splitlines()]
-
-
 def can_log_in(client, username: str, password: str) -> bool:
     response = client.post("/api/v1/login", json={"user": username, "password": password})
     assert response.status_code in (200, 401), response.get_json()
@@ -186,11 +159,11 @@ def can_log_in(client, username: str, password: str) -> bool:
 def test_users_list_prints_one_json_object_per_user_and_no_hash(client, helpers, invoke):
     helpers.user("zed", name="Zed", email="zed@example.org")
     helpers.admin("Alice", totp=True)
-    printed_json(invoke("users", "create", "svc-bot", "--no-password"))
+    json_out(invoke("users", "create", "svc-bot", "--no-password"))
 
     result = invoke("users", "list")
 
-    lines = printed_lines(result)
+    lines = json_lines(result)
     rows = helpers.sql("SELECT username, id, created_at FROM users")
     ids = {row[0]: row[1] for row in rows}
     for line in lines:
@@ -233,7 +206,7 @@ def test_users_list_prints_one_json_object_per_user_and_no_hash(client, helpers,
 def test_users_list_shows_created_at_as_the_api_does(helpers, invoke):
     helpers.user("alice")
     [(stored,)] = helpers.sql("SELECT created_at FROM users")
-    (line,) = printed_lines(invoke("users", "list"))
+    (line,) = json_lines(invoke("users", "list"))
     if isinstance(stored, str):  # SQLite's stored text: naive UTC
         stored = datetime.fromisoformat(stored).replace(tzinfo=UTC)
     assert line["createdAt"] == format_timestamp(stored)
@@ -244,7 +217,7 @@ def test_users_deactivate_ends_every_session_at_once(client, helpers, invoke, se
     alices = [helpers.login(alice), helpers.session_for(alice, bypass_2fa=True)]
     bobs = helpers.login(bob)
 
-    output = printed_json(invoke("users", "deactivate", "alice"))
+    output = json_out(invoke("users", "deactivate", "alice"))
 
     assert output == {"userId": alice.id, "active": False, "sessionsEnded": 2}
     assert not any(alive(client, login) for login in alices)
@@ -258,16 +231,16 @@ def test_users_deactivate_ends_every_session_at_once(client, helpers, invoke, se
         (e["event"], e["outcome"], e["userId"], e["count"], e["by"])
         for e in security_events.starting("user.")
     ] == [("user.deactivate", "success", alice.id, 2, "cli")]
-    (listed,) = [u for u in printed_lines(invoke("users", "list")) if u["username"] == "alice"]
+    (listed,) = [u for u in json_lines(invoke("users", "list")) if u["username"] == "alice"]
     assert listed["active"] is False
 
 
 def test_users_activate_lets_the_user_log_in_again(client, helpers, invoke, security_events):
     alice = helpers.user("alice")
     old = helpers.login(alice)
-    printed_json(invoke("users", "deactivate", "alice"))
+    json_out(invoke("users", "deactivate", "alice"))
 
-    output = printed_json(invoke("users", "activate", "alice"))
+    output = json_out(invoke("users", "activate", "alice"))
 
     assert output == {"userId": alice.id, "active": True}
     assert not alive(client, old)  # what deactivate ended stays ended
@@ -282,7 +255,7 @@ def test_users_set_password_from_the_option(client, helpers, invoke, security_ev
     alice = helpers.user("alice", password="old-pass")
     login = helpers.login(alice)
 
-    output = printed_json(invoke("users", "set-password", "alice", "--password", "new-pass"))
+    output = json_out(invoke("users", "set-password", "alice", "--password", "new-pass"))
 
     assert output == {"userId": alice.id, "hasPassword": True}
     assert not can_log_in(client, "alice", "old-pass")
@@ -315,7 +288,7 @@ def test_users_set_password_for_unknown_user_fails(invoke):
 
 
 def test_service_account_without_password_gets_a_token(client, helpers, invoke):
-    created = printed_json(invoke("users", "create", "svc-bot", "--no-password", "--role", "admin"))
+    created = json_out(invoke("users", "create", "svc-bot", "--no-password", "--role", "admin"))
     [(stored_hash,)] = helpers.sql(
         "SELECT password_hash FROM users WHERE id = :id", id=created["userId"]
     )
@@ -323,11 +296,11 @@ def test_service_account_without_password_gets_a_token(client, helpers, invoke):
     for password in ("svc-bot", "None", "x"):
         assert not can_log_in(client, "svc-bot", password)
 
-    token = printed_json(invoke("tokens", "create", "svc-bot", "--bypass-2fa"))
+    token = json_out(invoke("tokens", "create", "svc-bot", "--bypass-2fa"))
 
     assert token["userId"] == created["userId"]
     response = client.get(
-        f"{API}/list.all",
+        LIST_ALL,
         headers={"X-User-Id": token["userId"], "X-Auth-Token": token["authToken"]},
     )
     assert response.status_code == 200, response.get_json()  # admin, and exempt from 2FA

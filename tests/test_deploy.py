@@ -47,6 +47,7 @@ def _plain_gunicorn(env: dict[str, str], port: int, log: Path) -> subprocess.Pop
         )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("workers", ["2"])
 def test_plain_gunicorn_migrates_a_fresh_sqlite_file_and_serves(
     tmp_path: Path, workers: str
@@ -79,6 +80,7 @@ def test_plain_gunicorn_migrates_a_fresh_sqlite_file_and_serves(
     assert database.exists()
 
 
+@pytest.mark.e2e
 def test_plain_gunicorn_refuses_a_postgresql_schema_that_is_behind(
     tmp_path: Path, blank_pg_url: str
 ) -> None:

@@ -1,14 +1,16 @@
 """End to end: the real ``sessions-service serve`` (gunicorn, 2 workers) over real HTTP.
 
-Users, TOTP and tokens are made with the console script in subprocesses, so the CLI and the
-server share nothing but the database, on SQLite and on PostgreSQL.
+One server per database kind serves the whole module; each test makes its own users (names
+ending in its ``tag``) and counts list.all's total from what was there before it (``total``).
+Users, TOTP and tokens are made with the CLI (in this process, click's runner), so the CLI and
+the server share nothing but the database, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyotp
 import pytest
@@ -30,24 +32,52 @@ from .bodies import (
 from .conftest import CHROME_113, FIREFOX_112
 from .servers import HTTP_TIMEOUT, Server, running_server, service_env
 
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_gunicorn")]
+
 START_TIMEOUT = 20
+_TAGS = itertools.count(1)
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    """``sessions-service serve --workers 2`` on a free port, stopped by its PID afterwards."""
-    env = service_env(database_url)
-    with running_server(
-        env, tmp_path / "serve.log", workers=2, start_timeout=START_TIMEOUT
-    ) as running:
+@pytest.fixture(scope="module")
+def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``sessions-service serve --workers 2`` on a free port for the module, stopped by its PID."""
+    env = service_env(module_database_url)
+    log = tmp_path_factory.mktemp("e2e") / "serve.log"
+    with running_server(env, log, workers=2, start_timeout=START_TIMEOUT) as running:
         yield running
 
 
-def test_totp_admin_lists_all_sessions_over_http(server: Server) -> None:
+@pytest.fixture(scope="module")
+def watcher(server: Server) -> dict[str, str]:
+    """Headers of an admin exempt from two-factor, to read list.all's total before a test."""
+    server.cli("users", "create", "e2e-watcher", "--password", "pw-watcher", "--role", "admin")
+    token = server.cli("tokens", "create", "e2e-watcher", "--bypass-2fa")
+    return {"X-User-Id": token["userId"], "X-Auth-Token": token["authToken"]}
+
+
+@pytest.fixture
+def tag() -> str:
+    """Ends this test's usernames: unique on the module's server."""
+    return f"t{next(_TAGS)}"
+
+
+def total(server: Server, watcher: dict[str, str]) -> int:
+    """list.all's total right now."""
+    response = server.get("/api/v1/sessions/list.all", params={"count": "0"}, headers=watcher)
+    assert response.status_code == 200, response.text
+    count: int = response.json()["total"]
+    return count
+
+
+def test_totp_admin_lists_all_sessions_over_http(
+    server: Server, watcher: dict[str, str], tag: str
+) -> None:
+    before = total(server, watcher)
+    admin, olasupo = f"rootadmin-{tag}", f"funke.olasupo-{tag}"
     admin_id = server.cli(
         "users",
         "create",
-        "rootadmin",
+        admin,
         "--password",
         "pw-root",
         "--name",
@@ -55,20 +85,20 @@ def test_totp_admin_lists_all_sessions_over_http(server: Server) -> None:
         "--role",
         "admin",
     )["userId"]
-    secret = server.cli("totp", "enable", "rootadmin")["secret"]
-    other_id = server.cli("users", "create", "funke.olasupo", "--password", "pw-funke")["userId"]
+    secret = server.cli("totp", "enable", admin)["secret"]
+    other_id = server.cli("users", "create", olasupo, "--password", "pw-funke")["userId"]
 
     other = server.post(
         "/api/v1/login",
-        json={"username": "funke.olasupo", "password": "pw-funke"},
+        json={"username": olasupo, "password": "pw-funke"},
         headers={"User-Agent": FIREFOX_112},
     )
     assert other.status_code == 200, other.text
-    data = server.login("rootadmin", "pw-root", code=pyotp.TOTP(secret).now())
+    data = server.login(admin, "pw-root", code=pyotp.TOTP(secret).now())
     assert data["userId"] == admin_id
     assert data["me"] == {
         "_id": admin_id,
-        "username": "rootadmin",
+        "username": admin,
         "name": "Root Admin",
         "roles": ["admin"],
         "active": True,
@@ -85,9 +115,17 @@ def test_totp_admin_lists_all_sessions_over_http(server: Server) -> None:
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
     assert list(body) == LIST_ENVELOPE
-    assert (body["total"], body["count"], body["offset"], body["success"]) == (2, 50, 0, True)
-    by_user = {s["userId"]: s for s in body["sessions"]}
-    assert set(by_user) == {admin_id, other_id}
+    assert (body["total"], body["count"], body["offset"], body["success"]) == (
+        before + 2,
+        50,
+        0,
+        True,
+    )
+    by_user = {s["userId"]: s for s in body["sessions"]}  # the newest first: these two
+    assert [s["userId"] for s in body["sessions"][:2]] in (
+        [admin_id, other_id],
+        [other_id, admin_id],
+    )
 
     mine = by_user[admin_id]
     assert set(mine) == SESSION_KEYS
@@ -97,26 +135,30 @@ def test_totp_admin_lists_all_sessions_over_http(server: Server) -> None:
     assert mine["ip"] == "127.0.0.1"
     assert mine["host"] == f"127.0.0.1:{server.port}"
     assert TIMESTAMP.match(mine["loginAt"]), mine["loginAt"]
-    assert mine["_user"] == {"username": "rootadmin", "name": "Root Admin"}
-    assert by_user[other_id]["_user"] == {"username": "funke.olasupo"}  # no name → omitted
+    assert mine["_user"] == {"username": admin, "name": "Root Admin"}
+    assert by_user[other_id]["_user"] == {"username": olasupo}  # no name → omitted
 
     filtered = server.get("/api/v1/sessions/list.all", params={"filter": "OLASU"}, headers=headers)
     assert filtered.status_code == 200, filtered.text
     page = filtered.json()
     assert (page["total"], page["count"], page["offset"], page["success"]) == (1, 50, 0, True)
-    assert [s["_user"]["username"] for s in page["sessions"]] == ["funke.olasupo"]
+    assert [s["_user"]["username"] for s in page["sessions"]] == [olasupo]
 
 
-def test_rocketchat_api_client_with_password_method(server: Server) -> None:
+def test_rocketchat_api_client_with_password_method(
+    server: Server, watcher: dict[str, str], tag: str
+) -> None:
+    before = total(server, watcher)
     password = "correct horse battery"
-    admin_id = server.cli("users", "create", "pwadmin", "--password", password, "--role", "admin")[
+    admin = f"pwadmin-{tag}"
+    admin_id = server.cli("users", "create", admin, "--password", password, "--role", "admin")[
         "userId"
     ]
-    server.cli("users", "create", "bob", "--password", "pw-bob")
-    bob = server.cli("tokens", "create", "bob")
+    server.cli("users", "create", f"bob-{tag}", "--password", "pw-bob")
+    bob = server.cli("tokens", "create", f"bob-{tag}")
 
     with requests.Session() as http:
-        rocket = RocketChat("pwadmin", password, server_url=server.url, session=http)
+        rocket = RocketChat(admin, password, server_url=server.url, session=http)
         assert rocket.headers["X-User-Id"] == admin_id
 
         with pytest.raises(RocketApiException) as raised:
@@ -129,7 +171,7 @@ def test_rocketchat_api_client_with_password_method(server: Server) -> None:
         body = rocket.call_api_get("sessions/list.all")
 
     assert body["success"] is True
-    assert body["total"] == 2
+    assert body["total"] == before + 2
     assert body["count"] == 50
     sessions = {s["userId"]: s for s in body["sessions"]}
     assert sessions[bob["userId"]]["sessionId"] == bob["sessionId"]
@@ -138,12 +180,12 @@ def test_rocketchat_api_client_with_password_method(server: Server) -> None:
     mine = sessions[admin_id]
     assert mine["ip"] == "127.0.0.1"
     assert mine["device"]["type"] == "browser"  # python-requests is a known ua-parser family
-    assert mine["_user"] == {"username": "pwadmin"}
+    assert mine["_user"] == {"username": admin}
 
 
-def test_logout_revokes_the_token_at_once(server: Server) -> None:
-    server.cli("users", "create", "carol", "--password", "pw-carol")
-    data = server.login("carol", "pw-carol")
+def test_logout_revokes_the_token_at_once(server: Server, tag: str) -> None:
+    server.cli("users", "create", f"carol-{tag}", "--password", "pw-carol")
+    data = server.login(f"carol-{tag}", "pw-carol")
     headers = {"X-User-Id": data["userId"], "X-Auth-Token": data["authToken"]}
     own = server.get("/api/v1/sessions/list", headers=headers)
     assert own.status_code == 200, own.text
@@ -183,12 +225,12 @@ def test_logout_revokes_the_token_at_once(server: Server) -> None:
     ],
 )
 def test_unknown_path_and_wrong_method_answer_json(
-    server: Server, method: str, path: str, authenticated: bool, status: int
+    server: Server, tag: str, method: str, path: str, authenticated: bool, status: int
 ) -> None:
     headers: dict[str, str] = {}
     if authenticated:
-        server.cli("users", "create", "dave", "--password", "pw-dave", "--role", "admin")
-        token = server.cli("tokens", "create", "dave", "--bypass-2fa")
+        server.cli("users", "create", f"dave-{tag}", "--password", "pw-dave", "--role", "admin")
+        token = server.cli("tokens", "create", f"dave-{tag}", "--bypass-2fa")
         headers = {"X-User-Id": token["userId"], "X-Auth-Token": token["authToken"]}
     response = requests.request(method, server.url + path, headers=headers, timeout=HTTP_TIMEOUT)
     assert response.status_code == status, response.text
@@ -199,13 +241,15 @@ def test_unknown_path_and_wrong_method_answer_json(
     assert isinstance(body["error"], str) and body["error"]
 
 
-def test_cli_tokens_and_two_factor(server: Server) -> None:
-    admin_id = server.cli("users", "create", "svc", "--password", "pw-svc", "--role", "admin")[
+def test_cli_tokens_and_two_factor(server: Server, watcher: dict[str, str], tag: str) -> None:
+    before = total(server, watcher)
+    svc = f"svc-{tag}"
+    admin_id = server.cli("users", "create", svc, "--password", "pw-svc", "--role", "admin")[
         "userId"
     ]
-    server.cli("totp", "enable", "svc")
-    exempt = server.cli("tokens", "create", "svc", "--bypass-2fa")
-    plain = server.cli("tokens", "create", "svc")
+    server.cli("totp", "enable", svc)
+    exempt = server.cli("tokens", "create", svc, "--bypass-2fa")
+    plain = server.cli("tokens", "create", svc)
     assert exempt["userId"] == plain["userId"] == admin_id
 
     listed = server.get(
@@ -214,12 +258,10 @@ def test_cli_tokens_and_two_factor(server: Server) -> None:
     )
     assert listed.status_code == 200, listed.text
     body = listed.json()
-    assert body["total"] == 2
-    assert {s["sessionId"] for s in body["sessions"]} == {
-        exempt["sessionId"],
-        plain["sessionId"],
-    }
-    for session in body["sessions"]:
+    assert body["total"] == before + 2
+    mine = [s for s in body["sessions"] if s["userId"] == admin_id]
+    assert {s["sessionId"] for s in mine} == {exempt["sessionId"], plain["sessionId"]}
+    for session in mine:
         assert session["host"] == session["ip"] == ""
         assert "device" not in session
 

@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,10 +28,8 @@ from sessions_service.ops.synthetic import synthetic_lines
 from sessions_service.state import get_engine, new_session, settings_of
 
 from .bodies import UNAVAILABLE
-from .conftest import FIREFOX_112, SECRET_KEY, Helpers, Login, make_app
+from .conftest import FIREFOX_112, LIST, LIST_ALL, SECRET_KEY, Helpers, Login, make_app
 
-LIST = "/api/v1/sessions/list"
-LIST_ALL = "/api/v1/sessions/list.all"
 ATTACK = "(((.*){0,9}){0,9}){0,9}x"  # the issue's pattern
 # Accepted by the static limits (RE2 simplifies it to 13 instructions), yet PostgreSQL's
 # engine spends ~90 µs a row on it: only the runtime budget bounds it.
@@ -210,37 +209,50 @@ def test_list_filter_matches_only_the_callers_sessions(
 # --- the runtime budget ---------------------------------------------------------------
 
 
-@pytest.fixture
-def tight(tmp_path: Path, database_url: str, app: Flask, admin: Login) -> Iterator[FlaskClient]:
-    """A second app on the same database whose filters get 1 ms: no regex pass over
-    thousands of rows meets that, on either database. 6,000 synthetic sessions of 300 users
-    are bulk-imported first."""
-    with get_engine(app).connect() as conn:
+@dataclass
+class Tight:
+    client: FlaskClient  # of an app whose filters get 1 ms
+    admin: Login  # exempt from two-factor
+
+
+@pytest.fixture(scope="module")
+def tight(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tight]:
+    """An app whose filters get 1 ms, on a database of its own: no regex pass over thousands
+    of rows meets that, on either database. 6,000 synthetic sessions of 300 users are
+    bulk-imported once for the module (its tests only read them)."""
+    tmp = tmp_path_factory.mktemp("tight")
+    loader = make_app(tmp / "loader", module_database_url)
+    helpers = Helpers(loader, loader.test_client())
+    admin = helpers.session_for(helpers.admin("root", name="Root Admin"), bypass_2fa=True)
+    with get_engine(loader).connect() as conn:
         importer.import_sessions(
             conn, synthetic_lines(6_000, users=300, seed=3), expiration_days=90
         )
         importer.analyze(conn)
         conn.commit()
-    tight_app = make_app(tmp_path / "tight", database_url, SESSIONS_FILTER_TIMEOUT_MS="1")
-    yield tight_app.test_client()
+    get_engine(loader).dispose()
+    tight_app = make_app(tmp / "tight", module_database_url, SESSIONS_FILTER_TIMEOUT_MS="1")
+    yield Tight(tight_app.test_client(), admin)
     get_engine(tight_app).dispose()
 
 
 @pytest.mark.parametrize("pattern", [COSTLY, "(.*){9}x"], ids=["costly", "small-nesting"])
 def test_a_filter_past_its_budget_is_cut_off_as_a_timeout(
-    tight: FlaskClient, admin: Login, pattern: str, caplog: pytest.LogCaptureFixture
+    tight: Tight, pattern: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    response = tight.get(LIST_ALL, headers=admin.headers(), query_string={"filter": pattern})
+    headers = tight.admin.headers()
+    response = tight.client.get(LIST_ALL, headers=headers, query_string={"filter": pattern})
     assert (response.status_code, response.get_json()) == (503, UNAVAILABLE)
     assert "a filtered query was cut off after 1 ms" in caplog.messages
     # The pooled connection is clean again: no budget or timeout left behind.
-    response = tight.get(LIST_ALL, headers=admin.headers(), query_string={"count": "0"})
+    response = tight.client.get(LIST_ALL, headers=headers, query_string={"count": "0"})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["total"] > 4_000
 
 
-def test_the_budget_ends_with_the_block(tight: FlaskClient, admin: Login) -> None:
-    app = cast(Flask, tight.application)
+def test_the_budget_ends_with_the_block(tight: Tight) -> None:
+    app = cast(Flask, tight.client.application)
+    admin = tight.admin
     with new_session(app) as db:
         conn = db.connection()
         before = conn.scalar(sa.text("SHOW statement_timeout")) if _pg(conn) else None
@@ -301,6 +313,7 @@ def holding_every_slot(app: Flask, user_id: str, instance: Path) -> Iterator[Non
     assert proc.returncode == 0
 
 
+@pytest.mark.e2e
 def test_filtered_requests_over_the_cap_get_429(
     app: Flask, client: FlaskClient, helpers: Helpers, member: Login, tmp_path: Path
 ) -> None:
@@ -330,3 +343,26 @@ def test_the_cap_also_holds_between_threads_of_one_process(
             assert (response.status_code, response.get_json()) == (429, TOO_MANY)
     response = client.get(LIST, headers=member.headers(), query_string=query)
     assert response.status_code == 200, response.get_json()
+
+
+# --- a pattern that backtracks exponentially elsewhere ------------------------------------
+
+
+def test_exponential_pattern_answers_with_the_right_total(
+    client: FlaskClient, helpers: Helpers
+) -> None:
+    admin = helpers.admin()
+    login = helpers.session_for(admin, bypass_2fa=True)
+    # Usernames must match SESSIONS_USERNAME_PATTERN; display names carry the hostile runs.
+    helpers.session_for(helpers.user("a" * 60 + ".x", name="a" * 200 + "!"))
+    helpers.session_for(helpers.user("a" * 60, name="b" * 200 + "!"))
+    rows = helpers.sql(
+        "SELECT u.username, u.name, s.device_name, s.device_type, s.device_os_name, s.id, "
+        "s.user_id, s.ip, s.host FROM sessions s JOIN users u ON u.id = s.user_id"
+    )
+    # (a+)+$ case-insensitively: some value ends in "a" (no regex engine needed to know).
+    expected = sum(any((v or "").lower().endswith("a") for v in row) for row in rows)
+    assert expected >= 1
+    response = client.get(LIST_ALL, headers=login.headers(), query_string={"filter": "(a+)+$"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["total"] == expected

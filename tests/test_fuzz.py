@@ -30,6 +30,8 @@ from schemathesis.checks import (
 
 from .conftest import Helpers
 
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = 25
 OPERATIONS = [
     "POST /api/v1/login",

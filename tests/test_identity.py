@@ -13,13 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from sessions_service.core.identity import IdentityError, fold, normalize_email, normalize_username
-from sessions_service.ops import importer
-from sessions_service.state import get_engine
 
 from .bodies import LOGIN_FAILED
-from .conftest import Helpers
-
-LOGIN = "/api/v1/login"
+from .conftest import LOGIN, Helpers
+from .importing import run_import
 
 
 @pytest.mark.parametrize(
@@ -89,9 +86,7 @@ def test_the_importer_creates_users_under_the_same_rules(app: Flask, helpers: He
         _doc("s4", "u4AAAAAAAAAAAAAAA", "ＲＯＯＴ"),
         _doc("s5", "u5AAAAAAAAAAAAAAA", "CEO@corp.com"),
     ]
-    with get_engine(app).connect() as conn:
-        summary = importer.import_sessions(conn, lines, expiration_days=90)
-        conn.commit()
+    summary = run_import(app, lines)
     assert [(r.line, r.reason) for r in summary.rejections] == [
         (2, "_user.username 'a\\u200bdmin' contains an invisible or control character (U+200B)"),
         (
@@ -115,14 +110,11 @@ def test_the_importer_creates_users_under_the_same_rules(app: Flask, helpers: He
 
 def test_an_imported_username_may_not_be_someones_email(app: Flask, helpers: Helpers) -> None:
     helpers.user("ceo", email="boss@corp.com")
-    with get_engine(app).connect() as conn:
-        summary = importer.import_sessions(
-            conn,
-            [_doc("s1", "u1AAAAAAAAAAAAAAA", "BOSS@corp.com")],
-            expiration_days=90,
-            username_pattern="[0-9a-zA-Z-_.@]+",
-        )
-        conn.commit()
+    summary = run_import(
+        app,
+        [_doc("s1", "u1AAAAAAAAAAAAAAA", "BOSS@corp.com")],
+        username_pattern="[0-9a-zA-Z-_.@]+",
+    )
     assert [(r.line, r.reason) for r in summary.rejections] == [
         (1, "_user.username 'BOSS@corp.com' belongs to another user")
     ]

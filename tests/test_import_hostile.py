@@ -16,9 +16,9 @@ import pytest
 from flask import Flask
 
 from sessions_service.ops import importer
-from sessions_service.state import get_engine
 
 from .conftest import Helpers
+from .importing import run_import, write_lines
 
 ALICE = "aliceAAAAAAAAAAAA"
 LOGIN_AT = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="milliseconds")
@@ -34,26 +34,6 @@ def doc(session_id: str, user_id: str = ALICE, **fields: Any) -> dict[str, Any]:
         "_user": {"username": "alice"},
         **fields,
     }
-
-
-def write_lines(path: Path, lines: list[Any]) -> Path:
-    text = "\n".join(json.dumps(line) if isinstance(line, dict) else line for line in lines)
-    path.write_text(text + "\n", encoding="utf-8")
-    return path
-
-
-def run_import(app: Flask, lines: list[Any]) -> importer.ImportSummary:
-    """Import the lines (dicts as JSON) in the app's database, committing as the CLI does."""
-    raw = [json.dumps(line) if isinstance(line, dict) else line for line in lines]
-    with get_engine(app).connect() as conn:
-        summary = importer.import_sessions(
-            conn,
-            raw,
-            expiration_days=90,
-            after_batch=lambda _batch: conn.commit(),
-        )
-        conn.commit()
-    return summary
 
 
 def stored_ids(helpers: Helpers) -> list[str]:

@@ -20,11 +20,12 @@ from sessions_service.clock import utcnow
 from sessions_service.data.models import User, UserSession
 from sessions_service.ops import cli, importer
 from sessions_service.ops.synthetic import synthetic_lines, synthetic_sessions
-from sessions_service.state import get_engine, settings_of
+from sessions_service.state import get_engine
 
-from .conftest import Helpers
+from .bodies import iso
+from .conftest import LIST_ALL, Helpers
+from .importing import import_file, run_import, write_lines
 
-LIST_ALL = "/api/v1/sessions/list.all"
 NOW = utcnow()
 FIREFOX_DEVICE = {
     "type": "browser",
@@ -37,11 +38,6 @@ ALICE = "aliceAAAAAAAAAAAA"
 BOB = "bobBBBBBBBBBBBBBB"
 
 
-def iso(value: datetime) -> str:
-    """The API's timestamp format."""
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def ago(**delta: float) -> datetime:
     """A millisecond-precise time before the test module started."""
     return NOW - timedelta(**delta)
@@ -50,32 +46,6 @@ def ago(**delta: float) -> datetime:
 def doc(session_id: str, user_id: str = ALICE, **fields: Any) -> dict[str, Any]:
     """A minimal valid session document (loginAt an hour ago)."""
     return {"sessionId": session_id, "userId": user_id, "loginAt": iso(ago(hours=1)), **fields}
-
-
-def write_lines(path: Path, lines: list[Any]) -> Path:
-    """One line per item: dicts as JSON, strings as they are."""
-    text = "\n".join(json.dumps(line) if isinstance(line, dict) else line for line in lines)
-    path.write_text(text + "\n", encoding="utf-8")
-    return path
-
-
-def run_import(app: Flask, lines: Any, **kwargs: Any) -> importer.ImportSummary:
-    """Import in the app's database, committing after each batch (as the CLI does)."""
-    with get_engine(app).connect() as conn:
-        summary = importer.import_sessions(
-            conn,
-            lines,
-            expiration_days=settings_of(app).login_expiration_days,
-            after_batch=lambda _batch: conn.commit(),
-            **kwargs,
-        )
-        conn.commit()
-    return summary
-
-
-def import_file(app: Flask, path: Path, **kwargs: Any) -> importer.ImportSummary:
-    with path.open("rb") as fh:
-        return run_import(app, fh, **kwargs)
 
 
 def list_all(client: FlaskClient, helpers: Helpers, **params: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ through click's runner or as the real console script, the server as real gunicor
 from __future__ import annotations
 
 import logging
+import stat
 import subprocess
 import threading
 import time
@@ -22,6 +23,7 @@ from click.testing import Result
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask
 
+from sessions_service import create_app
 from sessions_service.clock import utcnow
 from sessions_service.config import ConfigError, load_config
 from sessions_service.core.security import KeyMismatch, decrypt_secret, encrypt_secret
@@ -37,10 +39,11 @@ from .conftest import (
     Account,
     Helpers,
     Invoke,
-    cli_invoker,
+    json_out,
     list_all,
     login_body,
     make_app,
+    pg_only,
     wrong_code,
 )
 from .servers import (
@@ -50,6 +53,7 @@ from .servers import (
     free_port,
     running_server,
     service_env,
+    start_serve,
     stop,
 )
 
@@ -59,20 +63,6 @@ OTHER = "ipg1gqXDbgocSZLu3_XOCApzJlwJ4HpB_reIMHr34rM="
 BAD_KEY = "bm90LXRoaXJ0eS10d28tYnl0ZXMtb2Yta2V5"  # base64, but of 27 bytes
 MAKE_ONE = "make one with: sessions-service keys generate"
 NOT_FERNET = "is not a Fernet key (urlsafe base64 of 32 bytes); " + MAKE_ONE
-
-
-@pytest.fixture
-def invoke(database_url: str) -> Iterator[Invoke]:
-    """Run ``sessions-service ARGS`` in-process on this test's database (key: OLD unless set)."""
-    apps: list[Flask] = []
-    base = cli_invoker(database_url, apps)
-
-    def run(*args: str, key: str = OLD) -> Result:
-        return base(*args, env={"SESSIONS_SECRET_KEY": key})
-
-    yield run
-    for app in apps:
-        get_engine(app).dispose()
 
 
 @pytest.fixture
@@ -260,8 +250,14 @@ def test_rotate_keeps_old_as_an_extra_decrypt_key(helpers: Helpers, invoke: Invo
             "error: a TOTP secret decrypts with none of the 3 keys; nothing was changed",
         ),
         (NEW, ["--old", BAD_KEY], "error: --old is not a Fernet key"),
+        (
+            NEW,
+            ["--old", OTHER],
+            "error: a TOTP secret decrypts with none of the 2 keys; nothing was changed",
+        ),
+        (NEW, ["--old", "not-a-fernet-key"], "error: --old is not a Fernet key"),
     ],
-    ids=["new-only", "wrong-old", "malformed-old"],
+    ids=["new-only", "wrong-old", "malformed-old", "another-old", "not-base64-old"],
 )
 def test_rotate_refuses_and_changes_nothing(
     helpers: Helpers, invoke: Invoke, key: str, extra: list[str], line: str
@@ -316,6 +312,7 @@ def test_prepare_refuses_keys_that_read_no_stored_secret(
         _prepare(keyed_app(right))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", ["serve", "demo"])
 def test_serve_with_a_wrong_key_is_a_one_line_error(
     helpers: Helpers, database_url: str, tmp_path: Path, command: str
@@ -444,6 +441,7 @@ class _Traffic:
             time.sleep(0.05)
 
 
+@pytest.mark.e2e
 def test_rotation_while_gunicorn_serves_has_no_5xx(
     helpers: Helpers, database_url: str, tmp_path: Path
 ) -> None:
@@ -479,3 +477,113 @@ def test_rotation_while_gunicorn_serves_has_no_5xx(
     for account_id, stored in ciphertexts(helpers).items():
         secret = next(a.totp_secret for a in accounts if a.id == account_id)
         assert Fernet(NEW.encode()).decrypt(stored.encode()).decode() == secret
+
+
+# --- secrets at rest, the embedded default key, PostgreSQL without a key ------------------
+
+
+def test_totp_secrets_encrypted_and_keys_rotate(
+    app: Flask, helpers: Helpers, invoke: Invoke, database_url: str, tmp_path: Path
+) -> None:
+    """(A wrong or malformed --old changes nothing: test_rotate_refuses_and_changes_nothing.)"""
+    alice = helpers.admin("alice", totp=True)
+    bob = helpers.user("bob", totp=True)
+    assert alice.totp_secret and bob.totp_secret
+    stored = repr(helpers.sql("SELECT * FROM totp"))
+    stored += repr(helpers.sql("SELECT * FROM backup_codes"))
+    for plain in (alice.totp_secret, bob.totp_secret, *alice.backup_codes, *bob.backup_codes):
+        assert plain not in stored
+
+    before = ciphertexts(helpers)
+    new_key = Fernet.generate_key().decode()
+    rotated = json_out(invoke("keys", "rotate", "--old", SECRET_KEY, key=new_key))
+    assert rotated == {"secretsReencrypted": 2}
+    after = ciphertexts(helpers)
+    for user_id, secret in ((alice.id, alice.totp_secret), (bob.id, bob.totp_secret)):
+        assert after[user_id] != before[user_id]
+        assert secret not in after[user_id]
+        assert Fernet(new_key.encode()).decrypt(after[user_id].encode()).decode() == secret
+        with pytest.raises(InvalidToken):
+            Fernet(SECRET_KEY.encode()).decrypt(after[user_id].encode())
+
+    # An app with only the new key checks TOTP codes.
+    renewed = make_app(
+        tmp_path / "renewed",
+        database_url,
+        SESSIONS_SECRET_KEY=new_key,
+        SESSIONS_2FA_REMEMBER_FOR="0",
+    )
+    try:
+        login = helpers.session_for(alice)
+        response = list_all(renewed.test_client(), login, alice.code())
+        assert response.status_code == 200, response.get_json()
+        assert list_all(renewed.test_client(), login, wrong_code(alice)).get_json() == (
+            TOTP_INVALID
+        )
+    finally:
+        get_engine(renewed).dispose()
+
+
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_embedded_default_generates_one_key_file(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    handler = _Warnings()
+    logger = logging.getLogger("sessions_service")
+    logger.addHandler(handler)
+    apps: list[Flask] = []
+    try:
+        apps.append(create_app({}, instance_path=str(instance)))
+        key_file = instance / "secret.key"
+        assert key_file.is_file()
+        key = key_file.read_text().strip()
+        Fernet(key.encode())  # a valid key
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        settings = settings_of(apps[0])
+        assert settings.secret_key == key
+        assert settings.database_url == f"sqlite:///{instance / 'sessions.db'}"
+        warned = [m for m in handler.messages if "SESSIONS_SECRET_KEY" in m]
+        assert len(warned) == 1, handler.messages
+        assert "\n" not in warned[0]
+
+        apps.append(create_app({}, instance_path=str(instance)))
+        assert settings_of(apps[1]).secret_key == key
+        assert key_file.read_text().strip() == key
+        assert [m for m in handler.messages if "SESSIONS_SECRET_KEY" in m] == warned
+        assert sorted(p.name for p in instance.iterdir() if p.name.startswith("secret")) == [
+            "secret.key"
+        ]
+    finally:
+        logger.removeHandler(handler)
+        for application in apps:
+            get_engine(application).dispose()
+
+
+@pytest.mark.e2e
+@pg_only
+def test_postgresql_without_key_refuses_to_start(database_url: str, tmp_path: Path) -> None:
+    env = service_env(database_url)
+    del env["SESSIONS_SECRET_KEY"]
+    proc = start_serve(
+        env, free_port(), 1, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        out, err = proc.communicate(timeout=CLI_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        proc.communicate(timeout=5)
+        pytest.fail("serve started without SESSIONS_SECRET_KEY against PostgreSQL")
+    assert proc.returncode != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "sessions-service keys generate" in lines[0]
+    assert "SESSIONS_SECRET_KEY" in lines[0]
+    assert "Traceback" not in err + out
+    assert not list(tmp_path.glob("**/secret.key"))  # nothing generated for PostgreSQL

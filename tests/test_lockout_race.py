@@ -27,12 +27,11 @@ from sessions_service.state import get_engine, new_session
 
 from .bodies import LOGIN_TOTP_INVALID, LOGIN_TOTP_MAX, TOTP_INVALID, TOTP_MAX
 from .concurrency import race
-from .conftest import Helpers, Login, list_all, login_body, make_app, wrong_code
+from .conftest import LOGIN, Helpers, Login, list_all, login_body, make_app, wrong_code
 
 MAX_ATTEMPTS = 10
 ROUNDS = 12
 WRONG_RACERS = 3
-LOGIN = "/api/v1/login"
 
 
 @pytest.fixture

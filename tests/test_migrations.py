@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 
 from sessions_service.clock import utcnow
@@ -17,18 +13,9 @@ from sessions_service.state import get_engine, new_session, settings_of
 from .conftest import make_app
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty, never-migrated database of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'blank.db'}"
-        return
-    yield request.getfixturevalue("blank_pg_url")  # skips locally / fails in CI without it
-
-
-def test_upgrade_is_not_cut_short_by_the_api_statement_timeout(tmp_path, blank_url):
+def test_upgrade_is_not_cut_short_by_the_api_statement_timeout(tmp_path, blank_database_url):
     """Index builds on a big table take long; the API's timeout must not cancel them."""
-    app = make_app(tmp_path, blank_url, SESSIONS_DB_STATEMENT_TIMEOUT_MS="1")
+    app = make_app(tmp_path, blank_database_url, SESSIONS_DB_STATEMENT_TIMEOUT_MS="1")
     try:
         assert not schema_is_current(settings_of(app))
         upgrade_schema(settings_of(app))
@@ -53,8 +40,8 @@ def _totals(app) -> tuple[int, int]:
     return fast.total, int(plain or 0)
 
 
-def test_down_and_up_again_keeps_sessions_and_rebuilds_counts(tmp_path, blank_url):
-    app = make_app(tmp_path, blank_url)
+def test_down_and_up_again_keeps_sessions_and_rebuilds_counts(tmp_path, blank_database_url):
+    app = make_app(tmp_path, blank_database_url)
     try:
         upgrade_schema(settings_of(app))
         with new_session(app) as db:

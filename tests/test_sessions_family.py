@@ -31,9 +31,22 @@ from .bodies import (
     totp_invalid,
     totp_required,
 )
-from .conftest import CHROME_113, FIREFOX_112, Account, Login, alive, assert_invalid_params
+from .conftest import (
+    CHROME_113,
+    FIREFOX_112,
+    INFO,
+    INFO_ADMIN,
+    LIST,
+    LIST_ALL,
+    LOGOUT_ANY,
+    LOGOUT_ME,
+    SESSIONS_API,
+    Login,
+    alive,
+    assert_invalid_params,
+    wrong_code,
+)
 
-API = "/api/v1/sessions"
 OWN_KEYS = {"sessionId", "userId", "device", "host", "ip", "loginAt", "_id"}
 INFO_KEYS = OWN_KEYS | {"lastActivityAt", "success"}
 OTHER_IP = {"REMOTE_ADDR": "192.0.2.77"}
@@ -42,12 +55,6 @@ OTHER_IP = {"REMOTE_ADDR": "192.0.2.77"}
 def code(value: str) -> dict[str, str]:
     """The two-factor header."""
     return {"x-2fa-code": value}
-
-
-def wrong_code(account: Account) -> str:
-    """A six-digit code that is none of the codes the server could accept now."""
-    valid = {account.code(step) for step in range(-2, 3)}
-    return next(c for c in (f"{n:06d}" for n in range(0, 10**6, 111_111)) if c not in valid)
 
 
 def stored(helpers: Any, session_id: str) -> list[tuple[Any, ...]]:
@@ -69,17 +76,15 @@ def set_permission_roles(helpers: Any, permission: str, roles: list[str]) -> Non
 
 
 def own_list(client: FlaskClient, login: Login, **params: str) -> TestResponse:
-    return client.get(f"{API}/list", query_string=params, headers=login.headers())
+    return client.get(LIST, query_string=params, headers=login.headers())
 
 
 def info(client: FlaskClient, login: Login, session_id: str) -> TestResponse:
-    return client.get(
-        f"{API}/info", query_string={"sessionId": session_id}, headers=login.headers()
-    )
+    return client.get(INFO, query_string={"sessionId": session_id}, headers=login.headers())
 
 
 def logout_me(client: FlaskClient, login: Login, session_id: str) -> TestResponse:
-    return client.post(f"{API}/logout.me", json={"sessionId": session_id}, headers=login.headers())
+    return client.post(LOGOUT_ME, json={"sessionId": session_id}, headers=login.headers())
 
 
 def admin_route(
@@ -92,13 +97,16 @@ def admin_route(
     """Call info.admin (GET, query) or logout (POST, JSON body) for one session id."""
     if route == "info.admin":
         return client.get(
-            f"{API}/info.admin",
+            INFO_ADMIN,
             query_string={"sessionId": session_id},
             headers=headers,
             environ_base=environ or {},
         )
     return client.post(
-        f"{API}/logout", json={"sessionId": session_id}, headers=headers, environ_base=environ or {}
+        LOGOUT_ANY,
+        json={"sessionId": session_id},
+        headers=headers,
+        environ_base=environ or {},
     )
 
 
@@ -130,7 +138,7 @@ ADMIN_ROUTES = [pytest.param("info.admin", id="info.admin"), pytest.param("logou
     ids=["list", "info", "logout.me", "info.admin", "logout"],
 )
 def test_every_route_needs_a_login(client, method, path, kwargs):
-    response = client.open(f"{API}{path}", method=method, **kwargs)
+    response = client.open(f"{SESSIONS_API}{path}", method=method, **kwargs)
     assert response.status_code == 401
     assert response.get_json() == LOGGED_OUT
 
@@ -257,7 +265,7 @@ def test_list_rejects_an_unknown_sort_key(client, helpers):
 )
 def test_list_rejects_bad_parameters(client, helpers, query):
     caller = helpers.session_for(helpers.user("alice"))
-    response = client.get(f"{API}/list?{query}", headers=caller.headers())
+    response = client.get(f"{LIST}?{query}", headers=caller.headers())
     assert_invalid_params(response)
 
 
@@ -335,7 +343,7 @@ def test_info_of_a_session_not_the_callers_is_not_found(client, helpers, target)
 @pytest.mark.parametrize("route", ["info", "info.admin"])
 def test_get_routes_reject_a_bad_session_id(client, helpers, route, query):
     caller = helpers.session_for(helpers.admin())
-    response = client.get(f"{API}/{route}?{query}", headers=caller.headers())
+    response = client.get(f"{SESSIONS_API}/{route}?{query}", headers=caller.headers())
     assert_invalid_params(response)
 
 
@@ -410,7 +418,7 @@ BAD_BODIES = [
 def test_post_routes_reject_a_bad_body(client, helpers, route, kwargs):
     # An admin whose two-factor is pending: bad parameters are answered before either check.
     caller = helpers.session_for(helpers.admin(totp=True))
-    response = client.post(f"{API}/{route}", headers=caller.headers(), **kwargs)
+    response = client.post(f"{SESSIONS_API}/{route}", headers=caller.headers(), **kwargs)
     assert_invalid_params(response)
     assert alive(client, caller)
 
@@ -443,7 +451,7 @@ def test_logout_permission_alone_can_end_sessions_but_not_view_them(client, help
     assert not alive(client, victim)
 
     for path in ("list.all", f"info.admin?sessionId={victim.session_id}"):
-        response = client.get(f"{API}/{path}", headers=caller.headers())
+        response = client.get(f"{SESSIONS_API}/{path}", headers=caller.headers())
         assert response.status_code == 403, path
         assert response.get_json() == FORBIDDEN
 
@@ -714,9 +722,7 @@ def test_user_and_admin_end_both_devices(client, helpers):
     assert not alive(client, phone)
 
     console = helpers.login(admin, code=admin.code())
-    found = client.get(
-        f"{API}/list.all", query_string={"filter": "alice"}, headers=console.headers()
-    )
+    found = client.get(LIST_ALL, query_string={"filter": "alice"}, headers=console.headers())
     assert found.status_code == 200, found.get_json()
     [remaining] = found.get_json()["sessions"]
     assert remaining["sessionId"] == laptop.session_id
