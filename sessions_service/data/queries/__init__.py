@@ -15,6 +15,8 @@ from sessions_service.data.queries.filters import (
 )
 from sessions_service.data.queries.sessions import (
     ACTIVITY_RESOLUTION,
+    SessionRecord,
+    UserRef,
     active_conditions,
     authorize_two_factor,
     find_active_session,
@@ -45,7 +47,9 @@ __all__ = [
     "SORT_KEYS",
     "USER_SORT_KEYS",
     "Page",
+    "SessionRecord",
     "UserRecord",
+    "UserRef",
     "active_conditions",
     "any_key_taken",
     "authorize_two_factor",
