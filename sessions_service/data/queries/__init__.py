@@ -15,11 +15,13 @@ from sessions_service.data.queries.filters import (
 )
 from sessions_service.data.queries.sessions import (
     ACTIVITY_RESOLUTION,
+    Caller,
     SessionRecord,
     UserRef,
     active_conditions,
     authorize_two_factor,
     find_active_session,
+    find_caller,
     get_session,
     insert_session,
     logout_session,
@@ -41,6 +43,7 @@ from sessions_service.data.queries.users import (
 
 __all__ = [
     "ACTIVITY_RESOLUTION",
+    "Caller",
     "DEFAULT_SORT",
     "DEVICE_FILTER_COLUMNS",
     "SESSION_FILTER_COLUMNS",
@@ -54,6 +57,7 @@ __all__ = [
     "any_key_taken",
     "authorize_two_factor",
     "find_active_session",
+    "find_caller",
     "find_user_by_key",
     "find_user_by_username_key",
     "get_session",

@@ -21,6 +21,7 @@ from sessions_service.data.models import (
     HOST_MAX,
     USER_AGENT_MAX,
     Device,
+    Permission,
     User,
     UserSession,
     device_of,
@@ -133,13 +134,36 @@ def active_conditions(now: datetime) -> list[sa.ColumnElement[bool]]:
 
 def find_active_session(db: Session, token_hash: str, now: datetime) -> UserSession | None:
     """The active session (with its user loaded) whose token hash is ``token_hash``."""
+    caller = find_caller(db, token_hash, now)
+    return None if caller is None else caller.session
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An active session found by its token hash, and what a request checks next about it."""
+
+    session: UserSession  # with its user loaded
+    # The roles holding the permission asked about, read in the same statement (None: no
+    # permission was asked about, or no such permission exists).
+    permission_roles: list[str] | None
+
+
+def find_caller(
+    db: Session, token_hash: str, now: datetime, permission_id: str | None = None
+) -> Caller | None:
+    """The active session whose token hash is ``token_hash``, its user and (when
+    ``permission_id`` is given) that permission's roles: one statement, one round trip."""
+    roles: Any = sa.null()
+    if permission_id is not None:
+        roles = sa.select(Permission.roles).where(Permission.id == permission_id).scalar_subquery()
     stmt = (
-        sa.select(UserSession)
+        sa.select(UserSession, roles)
         .join(UserSession.user)
         .options(contains_eager(UserSession.user))
         .where(UserSession.token_hash == token_hash, *active_conditions(now))
     )
-    return db.scalar(stmt)
+    row = db.execute(stmt).first()
+    return None if row is None else Caller(row[0], row[1])
 
 
 def touch_session(db: Session, session_id: str, now: datetime) -> None:
