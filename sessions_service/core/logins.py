@@ -46,3 +46,11 @@ def create_session(
 def find_active_session_by_token(db: Session, token: str, now: datetime) -> UserSession | None:
     """The active session (with its user loaded) whose stored hash is this token's."""
     return sessions.find_active_session(db, hash_token(token), now)
+
+
+def find_caller_by_token(
+    db: Session, token: str, now: datetime, permission_id: str | None = None
+) -> sessions.Caller | None:
+    """The active session whose stored hash is this token's, with its user and the roles of
+    ``permission_id`` (see permissions.holds), in one statement."""
+    return sessions.find_caller(db, hash_token(token), now, permission_id)

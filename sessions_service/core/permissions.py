@@ -14,6 +14,13 @@ LOGOUT_DEVICE_MANAGEMENT = "logout-device-management"
 def has_permission(db: Session, user: User, permission_id: str) -> bool:
     """True when one of the user's roles holds the permission (unknown permission: no)."""
     permission = db.get(Permission, permission_id)
-    if permission is None:
+    return holds(user, None if permission is None else permission.roles)
+
+
+def holds(user: User, permission_roles: list[str] | None) -> bool:
+    """True when one of the user's roles is one of the permission's ``permission_roles``
+    (as read with the caller's session: ``logins.find_caller_by_token``; None: no such
+    permission, so no)."""
+    if permission_roles is None:
         return False
-    return bool(set(user.roles or []) & set(permission.roles or []))
+    return bool(set(user.roles or []) & set(permission_roles))

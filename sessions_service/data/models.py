@@ -91,15 +91,7 @@ class UserSession(Base):
     @property
     def device(self) -> Device | None:
         """The parsed device, from its columns (None: the login sent no User-Agent)."""
-        if self.device_type is None:
-            return None
-        return Device(
-            self.device_type,
-            self.device_name or "",
-            self.device_long_version or "",
-            OperatingSystem(self.device_os_name or "", self.device_os_version or ""),
-            self.device_version or "",
-        )
+        return device_of(*(getattr(self, column) for column in DEVICE_COLUMNS))
 
     @device.setter
     def device(self, device: Device | None) -> None:
@@ -127,6 +119,26 @@ DEVICE_COLUMNS = (
     "device_os_version",
     "device_version",
 )
+
+
+def device_of(
+    device_type: str | None,
+    name: str | None,
+    long_version: str | None,
+    os_name: str | None,
+    os_version: str | None,
+    version: str | None,
+) -> Device | None:
+    """The device the ``DEVICE_COLUMNS`` values describe (None: the login sent no User-Agent)."""
+    if device_type is None:
+        return None
+    return Device(
+        device_type,
+        name or "",
+        long_version or "",
+        OperatingSystem(os_name or "", os_version or ""),
+        version or "",
+    )
 
 
 def _column_length(column: str) -> int:

@@ -11,11 +11,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 
 from sessions_service.data.dialect import database_collation, regex_match, sort_text
 from sessions_service.data.models import SessionCount, User, UserSession
-from sessions_service.data.queries.sessions import active_conditions
+from sessions_service.data.queries.sessions import (
+    RECORD_COLUMNS,
+    SessionRecord,
+    active_conditions,
+    records,
+)
 
 # The API's sort keys (the only ones it accepts) and what each sorts by: text keys sort NULL
 # as '' and by code point, as the px_* indexes of migration 0002 hold them.
@@ -47,7 +52,7 @@ SECONDS_PER_BUCKET = 3600  # session_counts' bucket width (migration 0002)
 class Page:
     """One page of sessions and the number of all that match."""
 
-    sessions: list[UserSession]
+    sessions: list[SessionRecord]
     total: int
 
 
@@ -157,17 +162,17 @@ def _unfiltered_total(db: Session, now: datetime) -> int:
     """Active sessions of everyone: the hourly counts, plus a count of the current hour."""
     bucket = int(now.timestamp()) // SECONDS_PER_BUCKET
     bucket_end = datetime.fromtimestamp((bucket + 1) * SECONDS_PER_BUCKET, UTC)
-    later = db.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(SessionCount.active), 0)).where(
-            SessionCount.bucket > bucket
-        )
+    later = sa.select(sa.func.coalesce(sa.func.sum(SessionCount.active), 0)).where(
+        SessionCount.bucket > bucket
     )
-    this_hour = db.scalar(
+    this_hour = (
         sa.select(sa.func.count())
         .select_from(UserSession)
         .where(*active_conditions(now), UserSession.expires_at < bucket_end)
     )
-    return int(later or 0) + int(this_hour or 0)
+    # One statement, one round trip: each part keeps the plan it has on its own.
+    row = db.execute(sa.select(later.scalar_subquery(), this_hour.scalar_subquery())).one()
+    return int(row[0] or 0) + int(row[1] or 0)
 
 
 def list_sessions(
@@ -207,10 +212,9 @@ def list_sessions(
         ids = ids.join(UserSession.user)
     page_ids = ids.order_by(*_order_by(sort)).offset(offset).limit(count).subquery()
     stmt = (
-        sa.select(UserSession)
+        sa.select(*RECORD_COLUMNS)
         .join(UserSession.user)
         .join(page_ids, page_ids.c.id == UserSession.id)
-        .options(contains_eager(UserSession.user))
         .order_by(*_order_by(sort))
     )
-    return Page(list(db.scalars(stmt)), total)
+    return Page(records(db.execute(stmt)), total)

@@ -6,16 +6,87 @@ Every function takes a Session first and never commits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager
 
 from sessions_service.data.dialect import rows_affected
 from sessions_service.data.ids import new_id
-from sessions_service.data.models import HOST_MAX, USER_AGENT_MAX, Device, UserSession
+from sessions_service.data.models import (
+    DEVICE_COLUMNS,
+    HOST_MAX,
+    USER_AGENT_MAX,
+    Device,
+    Permission,
+    User,
+    UserSession,
+    device_of,
+)
 
 ACTIVITY_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """The user of a listed session, as the API shows it (Rocket.Chat's ``_user``)."""
+
+    username: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session as the read endpoints show it: plain values read as columns, no ORM object
+    (nothing is written through it). Same attribute names as UserSession's."""
+
+    id: str
+    user_id: str
+    device: Device | None
+    host: str
+    ip: str
+    login_at: datetime
+    last_activity_at: datetime
+    logout_at: datetime | None
+    user: UserRef
+
+
+# What a SessionRecord is read from, in the order records() takes the values.
+RECORD_COLUMNS: tuple[Any, ...] = (
+    UserSession.id,
+    UserSession.user_id,
+    *(getattr(UserSession, column) for column in DEVICE_COLUMNS),
+    UserSession.host,
+    UserSession.ip,
+    UserSession.login_at,
+    UserSession.last_activity_at,
+    UserSession.logout_at,
+    User.username,
+    User.name,
+)
+
+
+def records(rows: Iterable[Sequence[Any]]) -> list[SessionRecord]:
+    """SessionRecords from rows of RECORD_COLUMNS."""
+    found = []
+    for session_id, user_id, *device, host, ip, login, activity, logout, username, name in rows:
+        found.append(
+            SessionRecord(
+                session_id,
+                user_id,
+                device_of(*device),
+                host,
+                ip,
+                login,
+                activity,
+                logout,
+                UserRef(username, name),
+            )
+        )
+    return found
 
 
 def storable_user_agent(raw: str | None) -> str | None:
@@ -63,13 +134,36 @@ def active_conditions(now: datetime) -> list[sa.ColumnElement[bool]]:
 
 def find_active_session(db: Session, token_hash: str, now: datetime) -> UserSession | None:
     """The active session (with its user loaded) whose token hash is ``token_hash``."""
+    caller = find_caller(db, token_hash, now)
+    return None if caller is None else caller.session
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An active session found by its token hash, and what a request checks next about it."""
+
+    session: UserSession  # with its user loaded
+    # The roles holding the permission asked about, read in the same statement (None: no
+    # permission was asked about, or no such permission exists).
+    permission_roles: list[str] | None
+
+
+def find_caller(
+    db: Session, token_hash: str, now: datetime, permission_id: str | None = None
+) -> Caller | None:
+    """The active session whose token hash is ``token_hash``, its user and (when
+    ``permission_id`` is given) that permission's roles: one statement, one round trip."""
+    roles: Any = sa.null()
+    if permission_id is not None:
+        roles = sa.select(Permission.roles).where(Permission.id == permission_id).scalar_subquery()
     stmt = (
-        sa.select(UserSession)
+        sa.select(UserSession, roles)
         .join(UserSession.user)
         .options(contains_eager(UserSession.user))
         .where(UserSession.token_hash == token_hash, *active_conditions(now))
     )
-    return db.scalar(stmt)
+    row = db.execute(stmt).first()
+    return None if row is None else Caller(row[0], row[1])
 
 
 def touch_session(db: Session, session_id: str, now: datetime) -> None:
@@ -106,17 +200,15 @@ def authorize_two_factor(db: Session, session_id: str, until: datetime, fingerpr
     )
 
 
-def get_session(db: Session, session_id: str, *, user_id: str | None = None) -> UserSession | None:
+def get_session(
+    db: Session, session_id: str, *, user_id: str | None = None
+) -> SessionRecord | None:
     """A session by exact id, active or ended (optionally only if it is ``user_id``'s)."""
-    stmt = (
-        sa.select(UserSession)
-        .join(UserSession.user)
-        .options(contains_eager(UserSession.user))
-        .where(UserSession.id == session_id)
-    )
+    stmt = sa.select(*RECORD_COLUMNS).join(UserSession.user).where(UserSession.id == session_id)
     if user_id is not None:
         stmt = stmt.where(UserSession.user_id == user_id)
-    return db.scalar(stmt)
+    found = records(db.execute(stmt))
+    return found[0] if found else None
 
 
 def logout_user_sessions(db: Session, user_id: str, by_user_id: str | None, now: datetime) -> int:

@@ -11,7 +11,6 @@ from sessions_service.clock import utcnow
 from sessions_service.core.permissions import LOGOUT_DEVICE_MANAGEMENT, VIEW_DEVICE_MANAGEMENT
 from sessions_service.data import queries
 from sessions_service.data.limits import FilterBusy, FilterTimedOut, bounded_filter
-from sessions_service.data.models import UserSession
 from sessions_service.state import settings_of
 from sessions_service.web import events
 from sessions_service.web.api import bp
@@ -74,7 +73,7 @@ def list_own() -> dict[str, Any]:
 
 @bp.get("/sessions/info")
 @endpoint(OwnSessionInfoSchema, query=SessionIdSchema, not_found=True)
-def info() -> UserSession:
+def info() -> queries.SessionRecord:
     """One of the caller's sessions, active or ended."""
     return _found(
         queries.get_session(get_db(), g.params["sessionId"], user_id=current_principal().user.id)
@@ -89,12 +88,12 @@ def info() -> UserSession:
     two_factor=True,
     not_found=True,
 )
-def info_admin() -> UserSession:
+def info_admin() -> queries.SessionRecord:
     """Any user's session by exact id, active or ended."""
     return _found(queries.get_session(get_db(), g.params["sessionId"]))
 
 
-def _found(session: UserSession | None) -> UserSession:
+def _found(session: queries.SessionRecord | None) -> queries.SessionRecord:
     if session is None:
         raise NotFound()
     return session
