@@ -13,6 +13,14 @@ on a bare psycopg / sqlite3 connection, no HTTP, no ORM), the p50 of the same
 ``queries.list_sessions`` call in-process (SQL + SQLAlchemy), and HTTP p50 / SQL p50; then the
 peak RSS (VmHWM) of each gunicorn worker. Nothing is asserted: it only prints figures.
 
+On PostgreSQL the HTTP figures come in three phases: "after import" (as a user who has just
+run ``sessions-service import`` sees them; skipped with --reuse), "steady" (after a VACUUM of
+the whole database, as autovacuum leaves it) and "live" (while bench/live_traffic.py writes
+what a busy workspace does: ~500 lastActivityAt touches/s, ~3 logins/s, ~5 logouts/s). Beside
+the service, bench/reference_app.py (P1 written by hand on psycopg, checked to answer the same
+bytes) runs under the same gunicorn options, and each phase prints ours/reference for P1's p50
+and req/s.
+
 The client threads default to the number of workers (2), so latency is service time rather than
 queueing; on a 2-core machine the client, gunicorn and the database share the same cores.
 The service runs with SESSIONS_DB_STATEMENT_TIMEOUT_MS raised so slow cases are measured.
@@ -24,6 +32,7 @@ The service runs with SESSIONS_DB_STATEMENT_TIMEOUT_MS raised so slow cases are 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -57,11 +66,20 @@ from sessions_service.data import queries
 from sessions_service.data.models import User, UserSession
 from sessions_service.data.queries import DEFAULT_SORT
 from sessions_service.ops.synthetic import synthetic_lines
-from sessions_service.state import get_engine, new_session
+from sessions_service.state import get_engine, new_session, settings_of
 
 # The test suite's runner of ``sessions-service serve`` (and its environment), from the checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.servers import SCRIPT, Server, ServerFailed, clean_env, running_server  # noqa: E402
+from bench.live_traffic import LiveTraffic  # noqa: E402
+from tests.servers import (  # noqa: E402
+    SCRIPT,
+    Server,
+    ServerFailed,
+    clean_env,
+    free_port,
+    running_server,
+    stop,
+)
 
 ADMIN = "bench-admin"
 PAGE_SIZE = 50
@@ -376,6 +394,146 @@ def serving(env: dict[str, str], workdir: Path) -> Iterator[Server]:
         raise SystemExit(str(failed)[-3000:]) from None
 
 
+@contextmanager
+def reference_serving(env: dict[str, str], workdir: Path, database_url: str) -> Iterator[int]:
+    """bench/reference_app.py under the project's own gunicorn options, 2 workers; its port."""
+    port = free_port()
+    log = workdir / "reference.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:sessions_service.ops.gunicorn_conf",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "bench.reference_app:app",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**env, "BENCH_DATABASE_URL": database_url},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text(errors="replace").count("Booting worker") < 2:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"reference server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        time.sleep(0.5)
+        yield port
+    finally:
+        stop(proc)
+
+
+def same_body(port: int, ref_port: int, headers: dict[str, str]) -> bool:
+    """Both servers answer P1 with the same bytes (the reference is only a reference if so)."""
+    _, ours = get(port, "/api/v1/sessions/list.all", headers)
+    _, reference = get(ref_port, "/api/v1/sessions/list.all", headers)
+    return ours == reference
+
+
+@dataclass
+class Http:
+    """One scenario's HTTP figures in one phase."""
+
+    p50: float
+    p95: float
+    rps: float
+    requests: int
+    errors: int
+    total: int
+
+
+def measure_http(port: int, path: str, headers: dict[str, str], args: argparse.Namespace) -> Http:
+    """Warm up, then time ``args.requests`` GETs of ``path``."""
+    drive(port, path, headers, args.concurrency * 2, args.concurrency, args.budget)
+    latencies, errors, wall, total = drive(
+        port, path, headers, args.requests, args.concurrency, args.budget
+    )
+    return Http(
+        percentile(latencies, 50),
+        percentile(latencies, 95),
+        len(latencies) / wall if wall else 0.0,
+        len(latencies),
+        errors,
+        total,
+    )
+
+
+def run_phase(
+    name: str,
+    port: int,
+    ref_port: int | None,
+    measures: list[Measure],
+    headers: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[str, Http]:
+    """Every scenario over HTTP (and P1 on the reference, keyed "ref"); printed as it goes."""
+    results: dict[str, Http] = {}
+    for m in measures:
+        results[m.scenario.key] = figures = measure_http(port, m.scenario.path(), headers, args)
+        print(f"  {name} {m.scenario.key}: p50 {figures.p50 * 1000:.1f} ms", flush=True)
+    if ref_port is not None:
+        results["ref"] = measure_http(ref_port, measures[0].scenario.path(), headers, args)
+        ours, ref = results[measures[0].scenario.key], results["ref"]
+        print(
+            f"  {name} P1 ours/reference: p50 {ours.p50 / ref.p50:.2f}x, "
+            f"req/s {ours.rps / ref.rps:.2f}x",
+            flush=True,
+        )
+    return results
+
+
+def live_accounts(app: Flask, count: int) -> list[tuple[str, str]]:
+    """Users with passwords for the live phase's logins (made when missing)."""
+    from sessions_service.core import accounts
+
+    made = []
+    settings = settings_of(app)
+    with new_session(app) as db:
+        for i in range(count):
+            username, password = f"bench-live-{i}", f"bench-live-pass-{i}"
+            if accounts.get_user_by_username(db, username) is None:
+                accounts.create_user(
+                    db,
+                    username,
+                    password,
+                    bcrypt_rounds=settings.bcrypt_rounds,
+                    username_pattern=settings.username_pattern,
+                )
+            made.append((username, password))
+        db.commit()
+    return made
+
+
+def print_phases(measures: list[Measure], phases: dict[str, dict[str, Http]]) -> None:
+    """p50 / req/s of each scenario in each phase, and P1 against the reference."""
+    names = list(phases)
+    head = f"{'scenario (p50 ms / req/s)':<32}" + "".join(f"{n:>22}" for n in names)
+    print(head)
+    print("-" * len(head))
+    rows = [(m.scenario.key + " " + m.scenario.label, m.scenario.key) for m in measures]
+    if all("ref" in results for results in phases.values()):
+        rows.append(("P1 reference (hand-written)", "ref"))
+    for label, key in rows:
+        cells = "".join(
+            f"{phases[n][key].p50 * 1000:>12.1f} / {phases[n][key].rps:>6.0f}" for n in names
+        )
+        print(f"{label[:31]:<32}{cells}")
+    for n, results in phases.items():
+        if "ref" in results:
+            ours, ref = results[measures[0].scenario.key], results["ref"]
+            print(
+                f"{n}: P1 ours/reference p50 {ours.p50 / ref.p50:.2f}x, "
+                f"req/s {ours.rps / ref.rps:.2f}x"
+            )
+
+
 def drive(
     port: int, path: str, headers: dict[str, str], requests: int, concurrency: int, budget: float
 ) -> tuple[list[float], int, float, int]:
@@ -524,7 +682,6 @@ def main(argv: list[str] | None = None) -> None:
                 f"{summary['seconds']} s); {summary['linesRejected']} rejected"
             )
         user_id, token = admin_token(env)
-        target.vacuum()
         headers = {"X-User-Id": user_id, "X-Auth-Token": token, "Connection": "close"}
 
         app = create_app(env, instance_path=str(workdir / "instance"))
@@ -540,44 +697,55 @@ def main(argv: list[str] | None = None) -> None:
             Scenario("P5", "sort _user.username", sort=[("_user.username", 1)]),
         ]
         print(f"dataset: {stored} sessions stored; P2 filter = {scenarios[1].pattern!r}")
+        measures = [Measure(scenario) for scenario in scenarios]
+        accounts = [] if target.sqlite else live_accounts(app, 10)
+        phases: dict[str, dict[str, Http]] = {}
 
-        measures = []
-        for scenario in scenarios:
-            statements, total = capture(app, scenario, now)
-            timings = time_raw(app, statements, args.sql_runs)
-            orm = time_orm(app, scenario, now, args.sql_runs)
-            measures.append(
-                Measure(
-                    scenario,
-                    total=total,
-                    sql_p50=statistics.median(timings),
-                    orm_p50=statistics.median(orm),
-                    statements=len(statements),
-                )
-            )
-        get_engine(app).dispose()
-
-        with serving(env, workdir) as server:
+        with serving(env, workdir) as server, contextlib.ExitStack() as stack:
             port = server.port
-            for m in measures:
-                path = m.scenario.path()
-                drive(port, path, headers, args.concurrency * 2, args.concurrency, args.budget)
-                latencies, errors, wall, total = drive(
-                    port, path, headers, args.requests, args.concurrency, args.budget
+            ref_port = (
+                None
+                if target.sqlite
+                else stack.enter_context(reference_serving(env, workdir, target.url))
+            )
+            if ref_port is not None and not same_body(port, ref_port, headers):
+                raise SystemExit("the reference answers P1 differently from the service")
+            if not target.reuse and not target.sqlite:
+                # As a user sees it: right after `sessions-service import` (which vacuums).
+                phases["after import"] = run_phase(
+                    "after import", port, ref_port, measures, headers, args
                 )
-                m.requests, m.errors = len(latencies), errors
-                m.p50, m.p95 = percentile(latencies, 50), percentile(latencies, 95)
-                m.rps = len(latencies) / wall if wall else 0.0
-                if total >= 0:
-                    m.total = total
-                print(f"  {m.scenario.key}: {len(latencies)} requests in {wall:.1f} s", flush=True)
+            target.vacuum()
+            phases["steady"] = run_phase("steady", port, ref_port, measures, headers, args)
+            if not target.sqlite:
+                live = LiveTraffic(target.url, port, accounts)
+                live.start()
+                try:
+                    time.sleep(5)  # let the writes build up before measuring
+                    phases["live"] = run_phase("live", port, ref_port, measures, headers, args)
+                finally:
+                    print(live.stop().summary(), flush=True)
             rss = {pid: peak_rss_mb(pid) for pid in worker_pids(server.pid)}
+
+        target.vacuum()  # the raw statements run on the steady table, not the live one
+        for m in measures:  # the steady phase, beside the same statements run raw
+            steady = phases["steady"][m.scenario.key]
+            m.p50, m.p95, m.rps = steady.p50, steady.p95, steady.rps
+            m.requests, m.errors = steady.requests, steady.errors
+            statements, total = capture(app, m.scenario, now)
+            m.total = steady.total if steady.total >= 0 else total
+            m.statements = len(statements)
+            m.sql_p50 = statistics.median(time_raw(app, statements, args.sql_runs))
+            m.orm_p50 = statistics.median(time_orm(app, m.scenario, now, args.sql_runs))
+        get_engine(app).dispose()
         print()
         print(
             f"list.all, {target.version()}, gunicorn 2 workers, {args.concurrency} client threads, "
             f"page size {PAGE_SIZE}"
         )
         print_table(measures, rss)
+        print()
+        print_phases(measures, phases)
         if target.keep:
             print(f"\nkept: --reuse {target.name}" + (" --sqlite" if target.sqlite else ""))
     finally:

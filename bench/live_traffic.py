@@ -84,7 +84,8 @@ class LiveTraffic:
         with psycopg.connect(database_url, autocommit=True) as conn:
             ids = [row[0] for row in conn.execute(ACTIVE_IDS_SQL, (TOUCH_SET * 2,))]
         # Disjoint pools, so touches keep finding active sessions while others log out.
-        self._touch_ids, self._logout_ids = ids[:TOUCH_SET], ids[TOUCH_SET:]
+        split = min(TOUCH_SET, len(ids) // 2)
+        self._touch_ids, self._logout_ids = ids[:split], ids[split:]
 
     def start(self) -> None:
         """Begin writing in background threads."""
