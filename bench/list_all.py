@@ -76,9 +76,7 @@ from tests.servers import (  # noqa: E402
     Server,
     ServerFailed,
     clean_env,
-    free_port,
     running_server,
-    stop,
 )
 
 ADMIN = "bench-admin"
@@ -382,12 +380,13 @@ def peak_rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def serving(env: dict[str, str], workdir: Path) -> Iterator[Server]:
-    """``sessions-service serve`` with 2 workers, through the test suite's runner
-    (tests/servers.py: ready once every worker booted, stopped by its PID)."""
+def serving(env: dict[str, str], workdir: Path, app: str | None = None) -> Iterator[Server]:
+    """``sessions-service serve`` (or gunicorn serving ``app``) with 2 workers, through the test
+    suite's runner (tests/servers.py: ready once every worker booted, stopped by its PID)."""
+    log = workdir / ("gunicorn.log" if app is None else "reference.log")
     try:
         with running_server(
-            env, workdir / "gunicorn.log", workers=2, wait_for_workers=True, start_timeout=60
+            env, log, workers=2, wait_for_workers=True, start_timeout=60, app=app
         ) as server:
             yield server
     except ServerFailed as failed:
@@ -396,38 +395,11 @@ def serving(env: dict[str, str], workdir: Path) -> Iterator[Server]:
 
 @contextmanager
 def reference_serving(env: dict[str, str], workdir: Path, database_url: str) -> Iterator[int]:
-    """bench/reference_app.py under the project's own gunicorn options, 2 workers; its port."""
-    port = free_port()
-    log = workdir / "reference.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:sessions_service.ops.gunicorn_conf",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "bench.reference_app:app",
-            ],
-            cwd=Path(__file__).resolve().parent.parent,
-            env={**env, "BENCH_DATABASE_URL": database_url},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while log.read_text(errors="replace").count("Booting worker") < 2:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"reference server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        time.sleep(0.5)
-        yield port
-    finally:
-        stop(proc)
+    """bench/reference_app.py under the service's own gunicorn settings, 2 workers; its port."""
+    root = str(Path(__file__).resolve().parent.parent)  # where ``bench.reference_app`` imports
+    reference_env = {**env, "BENCH_DATABASE_URL": database_url, "PYTHONPATH": root}
+    with serving(reference_env, workdir, app="bench.reference_app:app") as server:
+        yield server.port
 
 
 def same_body(port: int, ref_port: int, headers: dict[str, str]) -> bool:

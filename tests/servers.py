@@ -31,6 +31,8 @@ SCRIPT = str(Path(sys.executable).parent / "sessions-service")
 HTTP_TIMEOUT = 15
 CLI_TIMEOUT = 60
 START_TIMEOUT = 30
+# The gunicorn settings ``serve`` uses, for plain gunicorn runs of another WSGI app.
+GUNICORN_CONF = "sessions_service.ops.gunicorn_conf"
 
 
 def free_port() -> int:
@@ -78,10 +80,23 @@ def cli_json(*args: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def start_serve(
-    env: dict[str, str], port: int, workers: int, log: Path | None = None, **popen: Any
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    log: Path | None = None,
+    *,
+    app: str | None = None,
+    **popen: Any,
 ) -> subprocess.Popen[Any]:
-    """Start ``sessions-service serve`` on 127.0.0.1:``port``; output appended to ``log``."""
+    """Start ``sessions-service serve`` on 127.0.0.1:``port``; output appended to ``log``.
+
+    With ``app`` (``module:variable``), plain gunicorn serves that WSGI app instead, under the
+    service's own gunicorn settings (``sessions_service.ops.gunicorn_conf``).
+    """
     command = [SCRIPT, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if app is not None:
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:" + GUNICORN_CONF, app]
+        command += ["--bind", f"127.0.0.1:{port}"]
     command += ["--workers", str(workers)]
     if log is None:
         return subprocess.Popen(command, env=env, **popen)
@@ -173,14 +188,16 @@ def running_server(
     workers: int = 2,
     wait_for_workers: bool = False,
     start_timeout: float = START_TIMEOUT,
+    app: str | None = None,
 ) -> Iterator[Server]:
-    """``sessions-service serve`` on a free port, stopped by its PID at the end of the block.
+    """``sessions-service serve`` (or gunicorn serving ``app``, see start_serve) on a free port,
+    stopped by its PID at the end of the block.
 
     Ready once it accepts connections; with ``wait_for_workers`` also not before the log shows
     every worker booted.
     """
     port = free_port()
-    proc = start_serve(env, port, workers, log)
+    proc = start_serve(env, port, workers, log, app=app)
     try:
         deadline = time.monotonic() + start_timeout
         while True:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
-from sessions_service.data.models import Permission, User
+from sessions_service.data.models import User
 
 VIEW_DEVICE_MANAGEMENT = "view-device-management"
 LOGOUT_DEVICE_MANAGEMENT = "logout-device-management"
 # Both are granted to the "admin" role by migration 0001 (as Rocket.Chat's defaults).
-
-
-def has_permission(db: Session, user: User, permission_id: str) -> bool:
-    """True when one of the user's roles holds the permission (unknown permission: no)."""
-    permission = db.get(Permission, permission_id)
-    return holds(user, None if permission is None else permission.roles)
 
 
 def holds(user: User, permission_roles: list[str] | None) -> bool:
